@@ -59,9 +59,7 @@ def conversion_rate(successes: int, trials: int) -> float | None:
     return s / n if n else None
 
 
-def wilson_interval(
-    successes: int, trials: int, confidence: float = 0.95
-) -> tuple[float, float] | None:
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float] | None:
     """Wilson score interval for a proportion; None with zero trials.
 
     Wilson rather than Wald because it stays inside [0, 1] and keeps its
@@ -107,9 +105,7 @@ def relative_uplift(
     return uplift, math.expm1(log_ratio - margin), math.expm1(log_ratio + margin)
 
 
-def two_proportion_z_test(
-    s1: int, n1: int, s2: int, n2: int
-) -> tuple[float, float] | None:
+def two_proportion_z_test(s1: int, n1: int, s2: int, n2: int) -> tuple[float, float] | None:
     """Two-sided pooled z-test of p2 vs p1: returns (z, p_value).
 
     z > 0 when arm 2 converts better.  Returns None when the test is
@@ -276,9 +272,7 @@ def _miller_sum(a1: int, b1: int, a2: int, b2: int) -> float:
     )
 
 
-def probability_to_beat(
-    control_s: int, control_n: int, variant_s: int, variant_n: int
-) -> float:
+def probability_to_beat(control_s: int, control_n: int, variant_s: int, variant_n: int) -> float:
     """Posterior probability that the variant's true rate beats the control's.
 
     Exact closed form (Evan Miller's sum).  By symmetry the sum can run over
@@ -345,20 +339,13 @@ def _cumulative_matrix(order: int) -> tuple[tuple[float, ...], ...]:
     nodes, weights = _gauss_legendre(order)
 
     def basis(j: int, x: float) -> float:
-        return math.prod(
-            (x - nodes[k]) / (nodes[j] - nodes[k]) for k in range(order) if k != j
-        )
+        return math.prod((x - nodes[k]) / (nodes[j] - nodes[k]) for k in range(order) if k != j)
 
     rows = []
     for t in nodes:
         half = (t + 1.0) / 2.0
         points = [-1.0 + half * (u + 1.0) for u in nodes]
-        rows.append(
-            tuple(
-                half * math.fsum(w * basis(j, p) for w, p in zip(weights, points))
-                for j in range(order)
-            )
-        )
+        rows.append(tuple(half * math.fsum(w * basis(j, p) for w, p in zip(weights, points)) for j in range(order)))
     return tuple(rows)
 
 
@@ -404,14 +391,9 @@ def _prob_best_quadrature(params: Sequence[tuple[int, int]]) -> list[float]:
     for lo, hi in _panels(edges):
         half = (hi - lo) / 2.0
         xs = [lo + half * (t + 1.0) for t in nodes]
-        pdfs = [
-            [_beta_pdf(x, a, b, c) for x in xs] for (a, b), c in zip(params, log_norms)
-        ]
+        pdfs = [[_beta_pdf(x, a, b, c) for x in xs] for (a, b), c in zip(params, log_norms)]
         cdfs = [
-            [
-                start + half * math.fsum(m * f for m, f in zip(row, pdf))
-                for row in cumulative
-            ]
+            [start + half * math.fsum(m * f for m, f in zip(row, pdf)) for row in cumulative]
             if any(pdf)
             else [start] * _GL_ORDER
             for start, pdf in zip(cdf_start, pdfs)
@@ -516,9 +498,7 @@ def _variant_row(
     )
 
 
-def _control_row(
-    label: str, arm: tuple[int, int], prob_best: float, confidence: float
-) -> VariantStats:
+def _control_row(label: str, arm: tuple[int, int], prob_best: float, confidence: float) -> VariantStats:
     """The control's own figures; comparison fields stay None."""
     interval = wilson_interval(*arm, confidence) or (None, None)
     return VariantStats(
@@ -565,7 +545,5 @@ def summarize_goal(
         else _variant_row(label, arm, control_arm, p_best, confidence, alpha)
         for label, arm, p_best in zip(labels, arms, best)
     ]
-    srm = sample_ratio_mismatch(
-        [n for _, n in arms], weights if weights is not None else [1.0] * len(arms)
-    )
+    srm = sample_ratio_mismatch([n for _, n in arms], weights if weights is not None else [1.0] * len(arms))
     return GoalStats(control=control, variants=rows, srm=srm)

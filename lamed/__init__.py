@@ -1,0 +1,3 @@
+"""Lamed: a self-hosted A/B testing backend that counts each event exactly once."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,72 @@
+"""The Chalice application object and the Lambda entry point."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from chalice import Chalice
+
+from lamed import runtime
+from lamed.routes import register_all
+from lamed.routes.tracking import TRACK_PATH
+
+WARMUP_KEY = "lamed-warmup"
+
+
+class _PerThread:
+    """A data descriptor that keeps an attribute per thread.
+
+    Chalice stores the current request on the app object; Lambda runs one
+    request per process, but ``lamed serve`` runs requests on threads, so the
+    attribute must not be shared between them."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        if instance is None:
+            return self
+        return getattr(instance._per_thread, self.name, None)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance._per_thread.__dict__[self.name] = value
+
+
+class LamedChalice(Chalice):
+    current_request = _PerThread()
+    lambda_context = _PerThread()
+
+    def __init__(self, app_name: str) -> None:
+        self._per_thread = threading.local()
+        super().__init__(app_name=app_name)
+
+
+def create_app() -> LamedChalice:
+    app = LamedChalice(app_name="lamed")
+    register_all(app)
+    return app
+
+
+def is_warmup(event: Any) -> bool:
+    """The scheduled keep-warm invocation: ``{"lamed-warmup": true}``."""
+    return isinstance(event, dict) and event.get(WARMUP_KEY) is True
+
+
+def resource_path_for(path: str) -> str:
+    """Extra track paths (``track_paths`` setting) are served by /track."""
+    return TRACK_PATH if path in runtime.settings().track_paths else path
+
+
+def make_handler(app: Chalice):
+    """The Lambda handler: warm-ups are answered at once, without Redis."""
+
+    def handler(event: Any, context: Any) -> Any:
+        if is_warmup(event):
+            return {"warm": True}
+        request_context = event.get("requestContext") if isinstance(event, dict) else None
+        if request_context and request_context.get("resourcePath"):
+            request_context["resourcePath"] = resource_path_for(request_context["resourcePath"])
+        return app(event, context)
+
+    return handler

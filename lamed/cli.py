@@ -1,0 +1,90 @@
+"""The ``lamed`` command line."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import click
+
+from lamed.settings import SettingsError, load_settings
+
+
+@click.group()
+@click.version_option(package_name="lamed")
+def main() -> None:
+    """Lamed: a self-hosted A/B testing backend (Alephbet client, Redis store)."""
+
+
+def fail(message: str) -> NoReturn:  # noqa: F821 - typing only
+    """One clear line on stderr and a non-zero exit; never a traceback."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def settings_or_fail():
+    try:
+        return load_settings()
+    except SettingsError as error:
+        fail(str(error))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Run the Lamed API locally.
+
+    With no Redis configured (LAMED_REDIS_URL or `lamed configure`), starts an
+    embedded redis-server keeping its data in ~/.lamed/redis: for trying
+    things out, not for production.
+    """
+    from lamed.embedded import EmbeddedRedisError
+    from lamed.server import make_wsgi_server, prepare
+
+    settings = settings_or_fail()
+    try:
+        services = prepare(settings)
+    except EmbeddedRedisError as error:
+        fail(str(error))
+    try:
+        server = make_wsgi_server(host, port)
+    except OSError as error:
+        services.close()
+        fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
+    url = f"http://{host}:{server.server_port}"
+    if services.embedded:
+        click.echo(
+            f"Redis: embedded redis-server on {services.embedded.url} (data in {services.embedded.data_dir}); "
+            "for trying things out. Set LAMED_REDIS_URL to use your own Redis."
+        )
+    else:
+        click.echo(f"Redis: {_redact(services.settings.redis_url)}")
+    note = " (generated for this run; set LAMED_API_KEY to keep one)" if services.generated_api_key else ""
+    click.echo(f"API key: {services.settings.api_key}{note}")
+    click.echo(f"Track URL: {url}/track")
+    click.echo(
+        f"Lamed is serving on {url} (Ctrl-C to stop)",
+    )
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        services.close()
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _redact(url: str) -> str:
+    """Hides a password in a Redis URL."""
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    return f"{scheme}://***@{host}"

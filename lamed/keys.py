@@ -1,0 +1,88 @@
+"""The Redis key schema. No other module builds or parses Lamed's keys.
+
+Layout (``T`` is the experiment's hash tag, see :func:`hash_tag`):
+
+``{T}<10-byte digest>``
+    Dedup flag of one event (namespace, experiment, event, variant, uuid),
+    value ``1``, expiring after ``uuid_expiry_seconds``. Kept to 20 bytes on
+    purpose: it is the one key per counted event, so its size is the memory
+    cost per event.
+``lamed:{T}:counts:["namespace","experiment"]``
+    Hash of per-day counters. Field ``["YYYYMMDD","event","variant"]``
+    (JSON), value the count. Totals are the sum over days, so one HINCRBY
+    per event keeps both the total and the daily chart.
+``lamed:experiments:["namespace"]``
+    Set of experiment names that have counters in the namespace.
+``lamed:namespaces``
+    Set of namespaces that have experiments.
+
+Every key one tracking transaction touches (flag and counts) carries the same
+Redis Cluster hash tag ``{T}``, so the transaction runs unchanged on Redis
+Cluster. Names enter keys only length-prefixed or JSON-encoded, so no name,
+whatever characters it holds (``:``, ``{``, quotes, emoji), can collide with
+or leak into another namespace, experiment, event or variant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import NamedTuple
+
+FLAG_DIGEST_BYTES = 10
+NAMESPACES = b"lamed:namespaces"
+
+
+def _length_prefixed(*parts: str) -> bytes:
+    out = bytearray()
+    for part in parts:
+        raw = part.encode("utf-8")
+        out += len(raw).to_bytes(4, "big")
+        out += raw
+    return bytes(out)
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def hash_tag(namespace: str, experiment: str) -> bytes:
+    """``{xxxxxxxx}``: 32 bits of a digest of the experiment's identity.
+
+    Only the slot depends on it; a tag collision between two experiments puts
+    them in one slot and changes nothing else, since every key also carries
+    the full identity (in the digest or in JSON).
+    """
+    digest = hashlib.blake2b(_length_prefixed(namespace, experiment), digest_size=4)
+    return b"{" + digest.hexdigest().encode("ascii") + b"}"
+
+
+def flag_key(tag: bytes, namespace: str, experiment: str, event: str, variant: str, uuid: str) -> bytes:
+    """The dedup flag of one event. 80 bits of digest: a false duplicate needs
+    two of ~10^12 live flags to collide (p < 1e-6)."""
+    identity = _length_prefixed(namespace, experiment, event, variant, uuid)
+    return tag + hashlib.blake2b(identity, digest_size=FLAG_DIGEST_BYTES).digest()
+
+
+def counts_key(namespace: str, experiment: str, tag: bytes | None = None) -> bytes:
+    tag = tag or hash_tag(namespace, experiment)
+    return b"lamed:" + tag + b":counts:" + _json([namespace, experiment])
+
+
+def experiments_key(namespace: str) -> bytes:
+    return b"lamed:experiments:" + _json([namespace])
+
+
+def day_field(day: str, event: str, variant: str) -> bytes:
+    return _json([day, event, variant])
+
+
+class DayCount(NamedTuple):
+    day: str
+    event: str
+    variant: str
+
+
+def parse_day_field(field: bytes) -> DayCount:
+    day, event, variant = json.loads(field)
+    return DayCount(day, event, variant)

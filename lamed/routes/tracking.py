@@ -1,0 +1,59 @@
+"""Public tracking routes: ``GET /track`` exactly as Alephbet's LamedAdapter
+sends it, ``POST /track`` for one event or a batch. CORS ``*``."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from lamed import runtime
+from lamed.events import InvalidInput, event_from_mapping, parse_body
+from lamed.routes.http import PUBLIC_CORS, handles_errors, json_response
+
+blueprint = Blueprint(__name__)
+
+TRACK_PATH = "/track"
+
+
+def _query(request) -> dict:
+    return dict(request.query_params or {})
+
+
+@handles_errors(PUBLIC_CORS)
+def track_view() -> Response:
+    request = blueprint.current_request
+    if request.method == "OPTIONS":
+        return Response(body="", status_code=204, headers=PUBLIC_CORS)
+    if request.method == "GET":
+        event = event_from_mapping(_query(request))
+        outcome = runtime.store().track(event)
+        return json_response({"status": outcome}, 200, PUBLIC_CORS)
+    return _track_posted(request)
+
+
+def _track_posted(request) -> Response:
+    parsed = parse_body(_raw_body(request), request.headers.get("content-type"))
+    valid = [item for item in parsed.items if not isinstance(item, InvalidInput)]
+    outcomes = iter(runtime.store().track_many(valid)) if valid else iter(())
+    if not parsed.is_batch:
+        return json_response({"status": next(outcomes)}, 200, PUBLIC_CORS)
+    results = []
+    for item in parsed.items:
+        if isinstance(item, InvalidInput):
+            results.append({"status": "invalid", **item.to_dict()})
+        else:
+            results.append({"status": next(outcomes)})
+    summary = {
+        status: sum(1 for r in results if r["status"] == status) for status in ("counted", "duplicate", "invalid")
+    }
+    status_code = 400 if summary["invalid"] else 200
+    return json_response({**summary, "results": results}, status_code, PUBLIC_CORS)
+
+
+def _raw_body(request) -> bytes:
+    raw = request.raw_body
+    return raw.encode("utf-8") if isinstance(raw, str) else raw
+
+
+# Extra paths from settings (``track_paths``, against ad-blockers) reach this
+# view too: the Lambda handler and the WSGI adapter map them onto TRACK_PATH.
+blueprint.route(TRACK_PATH, methods=["GET", "POST", "OPTIONS"], content_types=["*/*"])(track_view)

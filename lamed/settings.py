@@ -1,0 +1,125 @@
+"""Configuration: ``~/.lamed/config.json`` and ``LAMED_*`` environment
+variables folded into one immutable :class:`Settings`. The environment wins,
+so a Lambda (configured by env vars) needs no file at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+ENV_PREFIX = "LAMED_"
+
+
+class SettingsError(ValueError):
+    """Invalid configuration; the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: Optional[str] = None
+    api_key: Optional[str] = None
+    uuid_expiry_seconds: int = 86400
+    namespace: str = "alephbet"
+    redis_timeout_seconds: float = 0.5
+    watch_retries: int = 5
+    aws_region: Optional[str] = None
+    track_paths: tuple = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+
+
+def default_config_path() -> Path:
+    explicit = os.environ.get("LAMED_CONFIG")
+    if explicit:
+        return Path(explicit)
+    return Path.home() / ".lamed" / "config.json"
+
+
+def load_settings(path: Optional[Path] = None, environ: Optional[Mapping[str, str]] = None) -> Settings:
+    """Reads the config file (if any), then the environment on top of it."""
+    environ = os.environ if environ is None else environ
+    path = path or default_config_path()
+    values: dict[str, Any] = dict(read_config_file(path))
+    for name in _FIELDS:
+        env_value = environ.get(ENV_PREFIX + name.upper())
+        if env_value is not None:
+            values[name] = env_value
+    return settings_from_mapping(values, source=str(path))
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SettingsError(f"{path}: cannot read config: {error}") from None
+    if not isinstance(document, dict):
+        raise SettingsError(f"{path}: config must be a JSON object")
+    return document
+
+
+def write_config_file(path: Path, values: Mapping[str, Any]) -> None:
+    """Writes the config readable by its owner only: it holds the API key."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(dict(values), handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.chmod(path, 0o600)
+
+
+def settings_from_mapping(values: Mapping[str, Any], source: str = "config") -> Settings:
+    known = {name: _coerce(name, value, source) for name, value in values.items() if name in _FIELDS}
+    extra = {name: value for name, value in values.items() if name not in _FIELDS}
+    settings = Settings(**known, extra=extra)
+    _validate(settings, source)
+    return settings
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    kind = _FIELDS[name].type
+    if value is None or value == "":
+        return _FIELDS[name].default
+    try:
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not a number")
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "tuple":
+            if isinstance(value, str):
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            return tuple(str(part) for part in value)
+    except (TypeError, ValueError) as error:
+        raise SettingsError(f"{source}: {name} must be a {kind}, got {value!r} ({error})") from None
+    if not isinstance(value, str):
+        raise SettingsError(f"{source}: {name} must be a string, got {value!r}")
+    return value
+
+
+def _validate(settings: Settings, source: str) -> None:
+    if settings.uuid_expiry_seconds < 1:
+        raise SettingsError(f"{source}: uuid_expiry_seconds must be at least 1")
+    if not 0 < settings.redis_timeout_seconds <= 30:
+        raise SettingsError(f"{source}: redis_timeout_seconds must be in (0, 30]")
+    if not 1 <= settings.watch_retries <= 100:
+        raise SettingsError(f"{source}: watch_retries must be between 1 and 100")
+    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"{source}: redis_url must start with redis://, rediss:// or unix://")
+    if settings.api_key is not None and len(settings.api_key) < 16:
+        raise SettingsError(f"{source}: api_key must be at least 16 characters")
+    for path in settings.track_paths:
+        if not path.startswith("/") or path.strip("/") == "":
+            raise SettingsError(f"{source}: track path {path!r} must start with / and name a path")

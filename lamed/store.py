@@ -1,0 +1,268 @@
+"""Counting events exactly once in Redis, reading and deleting results.
+
+The counting protocol, per group of events that share a connection:
+
+1. one round trip: ``WATCH flag...`` + ``MGET flag...``;
+2. events whose flag exists are duplicates; if none is new, ``UNWATCH``;
+3. otherwise one round trip: ``MULTI``, ``SET flag 1 EX ttl`` per new event,
+   ``HINCRBY`` per (day, event, variant), ``EXEC``. A nil EXEC means another
+   writer touched a watched flag: go back to 1 (bounded), then give up with
+   :class:`Contention`.
+
+A single event costs 6 commands in 2 round trips. The commands are written
+to the connection directly because redis-py's ``Pipeline.watch`` sends each
+command in its own round trip. Registry bookkeeping (which experiments exist)
+happens only when an HINCRBY creates a field, i.e. about once per experiment,
+event and variant a day, never per event.
+
+Every failure talking to Redis surfaces as :class:`StoreUnavailable`: the
+caller answers 503 and the client retries. Retrying is always safe: a retry
+of an event that was in fact committed finds its flag and is a duplicate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from lamed import keys
+from lamed.events import PARTICIPATE, Event
+
+COUNTED = "counted"
+DUPLICATE = "duplicate"
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached or did not answer in time."""
+
+
+class Contention(StoreUnavailable):
+    """Too many concurrent writers on the same events: retry later."""
+
+
+@dataclass
+class ExperimentCounts:
+    """All counters of one experiment, as plain data."""
+
+    namespace: str
+    name: str
+    # (event, variant) -> count over all days
+    totals: dict = field(default_factory=dict)
+    # (day "YYYYMMDD", event, variant) -> count
+    daily: dict = field(default_factory=dict)
+
+    @property
+    def variants(self) -> list[str]:
+        return sorted({variant for _, variant in self.totals})
+
+    @property
+    def goals(self) -> list[str]:
+        return sorted({event for event, _ in self.totals if event != PARTICIPATE})
+
+    def count(self, event: str, variant: str) -> int:
+        return self.totals.get((event, variant), 0)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.totals
+
+
+def utc_day(now: Optional[float] = None) -> str:
+    return time.strftime("%Y%m%d", time.gmtime(now))
+
+
+def connect(redis_url: str, timeout_seconds: float = 0.5) -> redis.Redis:
+    """One client (one connection pool) per process, with bounded timeouts and
+    no hidden retries, so a dead or hanging Redis costs about a second, not
+    minutes."""
+    return redis.Redis.from_url(
+        redis_url,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+
+
+@dataclass
+class _Pending:
+    """A group of distinct events waiting to be counted on one connection."""
+
+    events: list
+    flags: list
+    increments: dict  # (counts key, field) -> amount
+
+
+class Store:
+    """Lamed's data in Redis: the only object that talks to Redis."""
+
+    def __init__(self, client: redis.Redis, uuid_expiry_seconds: int = 86400, watch_retries: int = 5) -> None:
+        self.client = client
+        self.uuid_expiry_seconds = uuid_expiry_seconds
+        self.watch_retries = watch_retries
+
+    # -- counting -------------------------------------------------------
+
+    def track(self, event: Event, now: Optional[float] = None) -> str:
+        """Counts one event exactly once: returns COUNTED or DUPLICATE."""
+        return self.track_many([event], now)[0]
+
+    def track_many(self, events: Sequence[Event], now: Optional[float] = None) -> list[str]:
+        """Counts a batch in two round trips; one outcome per event, in order.
+
+        Repeats of an event inside the batch are duplicates of its first copy.
+        """
+        day = utc_day(now)
+        flags = [self._flag(event) for event in events]
+        first_index: dict = {}
+        for index, flag in enumerate(flags):
+            first_index.setdefault(flag, index)
+        unique = [index for index in first_index.values()]
+        outcomes = [DUPLICATE] * len(events)
+        if unique:
+            counted = self._count_unique([events[i] for i in unique], [flags[i] for i in unique], day)
+            for index, was_counted in zip(unique, counted):
+                outcomes[index] = COUNTED if was_counted else DUPLICATE
+        return outcomes
+
+    def _flag(self, event: Event) -> bytes:
+        tag = keys.hash_tag(event.namespace, event.experiment)
+        return keys.flag_key(tag, event.namespace, event.experiment, event.event, event.variant, event.uuid)
+
+    def _count_unique(self, events: list, flags: list, day: str) -> list[bool]:
+        for _ in range(self.watch_retries):
+            result = self._attempt(events, flags, day)
+            if result is not None:
+                return result
+        raise Contention("too many concurrent writers; retry")
+
+    def _attempt(self, events: list, flags: list, day: str) -> Optional[list[bool]]:
+        pool = self.client.connection_pool
+        try:
+            connection = pool.get_connection()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+            raise StoreUnavailable(str(error)) from None
+        try:
+            result = self._transaction(connection, events, flags, day)
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError) as error:
+            # The connection is in an unknown state (mid-transaction, say).
+            connection.disconnect()
+            raise StoreUnavailable(str(error)) from None
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
+        return result
+
+    def _transaction(self, connection, events: list, flags: list, day: str) -> Optional[list[bool]]:
+        connection.send_packed_command(connection.pack_commands([("WATCH", *flags), ("MGET", *flags)]))
+        connection.read_response()
+        existing = connection.read_response()
+        is_new = [value is None for value in existing]
+        if not any(is_new):
+            connection.send_command("UNWATCH")
+            connection.read_response()
+            return is_new
+        increments: dict = defaultdict(int)
+        commands: list = [("MULTI",)]
+        for event, flag, new in zip(events, flags, is_new):
+            if new:
+                commands.append(("SET", flag, 1, "EX", self.uuid_expiry_seconds))
+                counter = keys.counts_key(event.namespace, event.experiment)
+                increments[(counter, keys.day_field(day, event.event, event.variant))] += 1
+        for (counts_key, day_field), amount in increments.items():
+            commands.append(("HINCRBY", counts_key, day_field, amount))
+        commands.append(("EXEC",))
+        connection.send_packed_command(connection.pack_commands(commands))
+        for _ in commands[:-1]:
+            connection.read_response()  # OK / QUEUED
+        replies = connection.read_response()
+        if replies is None:
+            return None  # a watched flag changed: the caller retries
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise redis.ResponseError(str(reply))
+        new_fields = [key for key, reply in zip(increments, replies[-len(increments) :]) if reply == increments[key]]
+        if new_fields:
+            self._register(connection, events, new_fields)
+        return is_new
+
+    def _register(self, connection, events: list, new_fields: list) -> None:
+        """Records the experiments that just got a new counter field."""
+        by_key = {keys.counts_key(e.namespace, e.experiment): e for e in events}
+        commands = []
+        for counts_key, _ in new_fields:
+            event = by_key[counts_key]
+            commands.append(("SADD", keys.experiments_key(event.namespace), event.experiment))
+            commands.append(("SADD", keys.NAMESPACES, event.namespace))
+        connection.send_packed_command(connection.pack_commands(commands))
+        for _ in commands:
+            connection.read_response()
+
+    # -- reading --------------------------------------------------------
+
+    def namespaces(self) -> list[str]:
+        members = self._call(lambda: self.client.smembers(keys.NAMESPACES))
+        return sorted(member.decode("utf-8") for member in members)
+
+    def experiment_names(self, namespace: str) -> list[str]:
+        members = self._call(lambda: self.client.smembers(keys.experiments_key(namespace)))
+        return sorted(member.decode("utf-8") for member in members)
+
+    def results(self, namespace: str, experiments: Iterable[str]) -> list[ExperimentCounts]:
+        """Counters of many experiments in one round trip."""
+        names = list(experiments)
+
+        def fetch() -> list:
+            pipe = self.client.pipeline(transaction=False)
+            for name in names:
+                pipe.hgetall(keys.counts_key(namespace, name))
+            return pipe.execute()
+
+        hashes = self._call(fetch) if names else []
+        return [_experiment_counts(namespace, name, fields) for name, fields in zip(names, hashes)]
+
+    def experiment(self, namespace: str, name: str) -> ExperimentCounts:
+        return self.results(namespace, [name])[0]
+
+    def delete(self, namespace: str, experiment: str) -> bool:
+        """Deletes an experiment's counters; True if it had any.
+
+        Dedup flags are left to expire: a resend of an old event within
+        ``uuid_expiry_seconds`` still does not count.
+        """
+
+        def remove() -> tuple:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.delete(keys.counts_key(namespace, experiment))
+            pipe.srem(keys.experiments_key(namespace), experiment)
+            return tuple(pipe.execute())
+
+        deleted, removed = self._call(remove)
+        return bool(deleted or removed)
+
+    def ping(self) -> bool:
+        return bool(self._call(self.client.ping))
+
+    def _call(self, operation):
+        try:
+            return operation()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+            raise StoreUnavailable(str(error)) from None
+
+
+def _experiment_counts(namespace: str, name: str, fields: dict) -> ExperimentCounts:
+    counts = ExperimentCounts(namespace, name)
+    for raw_field, raw_value in fields.items():
+        day, event, variant = keys.parse_day_field(raw_field)
+        value = int(raw_value)
+        counts.daily[(day, event, variant)] = value
+        counts.totals[(event, variant)] = counts.totals.get((event, variant), 0) + value
+    return counts

@@ -1,0 +1,169 @@
+"""WSGI adapter: serves the Chalice app outside Lambda.
+
+Each HTTP request becomes the same API Gateway proxy event Lambda would get,
+so the self-hosted server runs exactly the code that runs on Lambda. Serve it
+with any WSGI server, e.g. ``gunicorn 'lamed.wsgi:application()'``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any, Callable, Iterable, Optional
+from urllib.parse import parse_qsl, unquote
+
+from chalice import Chalice
+
+from lamed.application import resource_path_for
+from lamed.events import MAX_BODY_BYTES
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade"}
+NOT_FOUND = b'{"error":"no such route","field":"path"}'
+
+
+class _Route:
+    def __init__(self, resource_path: str) -> None:
+        self.resource_path = resource_path
+        self.names = re.findall(r"{(\w+)}", resource_path)
+        self.segments = resource_path.strip("/").split("/")
+
+    def match(self, segments: list[str]) -> Optional[dict]:
+        if len(segments) != len(self.segments):
+            return None
+        params = {}
+        for pattern, actual in zip(self.segments, segments):
+            if pattern.startswith("{") and pattern.endswith("}"):
+                if not actual:
+                    return None
+                params[pattern[1:-1]] = actual
+            elif pattern != actual:
+                return None
+        return params
+
+
+class WSGIAdapter:
+    def __init__(self, app: Chalice) -> None:
+        self.app = app
+        # Literal routes first, so /experiments wins over /experiments/{name}.
+        self.routes = sorted((_Route(path) for path in app.routes), key=lambda r: len(r.names))
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or _quote_path(environ)
+        raw_path = raw_path.split("?", 1)[0]
+        segments = [unquote(part, errors="surrogateescape") for part in raw_path.strip("/").split("/")]
+        path = "/" + "/".join(segments)
+        routed = resource_path_for(path)
+        resource_path, params = self._match(segments if routed == path else routed.strip("/").split("/"))
+        if resource_path is None:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [NOT_FOUND]
+        event = self._event(environ, path, resource_path, params)
+        response = self.app(event, None)
+        return self._respond(response, start_response)
+
+    def _match(self, segments: list[str]) -> tuple:
+        for route in self.routes:
+            params = route.match(segments)
+            if params is not None:
+                return route.resource_path, params
+        return None, None
+
+    def _event(self, environ: dict, path: str, resource_path: str, params: dict) -> dict:
+        method = environ["REQUEST_METHOD"].upper()
+        headers = _headers(environ)
+        query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True, errors="surrogateescape")
+        multi_query: dict[str, list[str]] = {}
+        for key, value in query:
+            multi_query.setdefault(key, []).append(value)
+        body = _read_body(environ)
+        return {
+            "resource": resource_path,
+            "path": path,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": resource_path,
+                "httpMethod": method,
+                "path": path,
+                "stage": "local",
+                "identity": {"sourceIp": environ.get("REMOTE_ADDR", "")},
+            },
+            "body": base64.b64encode(body).decode("ascii") if body else None,
+            "isBase64Encoded": bool(body),
+        }
+
+    def _respond(self, response: dict, start_response: Callable) -> Iterable[bytes]:
+        status = int(response["statusCode"])
+        headers = [(k, v) for k, v in response.get("headers", {}).items() if k.lower() not in _HOP_BY_HOP]
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            headers.extend((name, value) for value in values)
+        body = response.get("body") or ""
+        payload = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode("utf-8")
+        headers.append(("Content-Length", str(len(payload))))
+        start_response(f"{status} {_REASONS.get(status, 'Status')}", headers)
+        return [payload]
+
+
+def _quote_path(environ: dict) -> str:
+    # PATH_INFO is already percent-decoded (and latin-1 mangled) by the server;
+    # re-encode so segments split on real slashes only.
+    from urllib.parse import quote
+
+    path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "surrogateescape")
+    return quote(path, safe="/", errors="surrogateescape")
+
+
+def _headers(environ: dict) -> dict[str, str]:
+    headers = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers[key[5:].replace("_", "-").lower()] = value
+    # Servers invent a Content-Type (wsgiref says text/plain) for requests
+    # that carry none; only a request with a body has a meaningful one.
+    if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
+        headers["content-length"] = environ["CONTENT_LENGTH"]
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+    return headers
+
+
+def _read_body(environ: dict) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length <= 0:
+        return b""
+    # Never buffer more than the parser accepts; it reports the oversize body.
+    return environ["wsgi.input"].read(min(length, MAX_BODY_BYTES + 1))
+
+
+_REASONS = {
+    200: "OK",
+    204: "No Content",
+    302: "Found",
+    303: "See Other",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def application(app: Optional[Any] = None) -> WSGIAdapter:
+    """The WSGI callable for ``app`` (default: the app of ``app.py``)."""
+    if app is None:
+        from app import app as default_app
+
+        app = default_app
+    return WSGIAdapter(app)

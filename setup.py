@@ -1,0 +1,31 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="lamed",
+    version="1.0.0",
+    description="Self-hosted A/B testing backend: exact event counting on Chalice + Redis",
+    python_requires=">=3.9",
+    packages=find_packages(include=["lamed", "lamed.*"]),
+    py_modules=["app"],
+    include_package_data=True,
+    install_requires=[
+        "chalice>=1.30",
+        "redis>=5.0",
+        "jinja2>=3.1",
+        "click>=8.1",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "fakeredis>=2.20",
+            "hypothesis>=6",
+            "playwright>=1.40",
+            "moto[server]>=5",
+            "ruff",
+            "scipy",
+            "gunicorn",
+        ],
+        "server": ["gunicorn"],
+    },
+    entry_points={"console_scripts": ["lamed=lamed.cli:main"]},
+)

@@ -1,0 +1,89 @@
+"""Shared fixtures: real redis-server processes on free ports, a fakeredis
+store for fast unit tests, and a live ``lamed serve``-style HTTP server."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import fakeredis
+import pytest
+import redis
+
+from lamed import runtime
+from lamed.embedded import RedisServer
+from lamed.settings import Settings
+from lamed.store import Store
+
+API_KEY = "test-api-key-0123456789"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """No test reads or writes the developer's ~/.lamed or LAMED_* env."""
+    for name in list(os.environ):
+        if name.startswith("LAMED_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("LAMED_CONFIG", str(tmp_path_factory.mktemp("home") / "config.json"))
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server for the whole session, on a free port."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """A clean database of the session's redis-server for each test."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def settings(redis_url) -> Settings:
+    return Settings(redis_url=redis_url, api_key=API_KEY)
+
+
+@pytest.fixture
+def store(settings) -> Store:
+    """A Store on real Redis, installed as the process's store."""
+    built = runtime.build_store(settings)
+    runtime.install(settings, built)
+    yield built
+    built.client.close()
+    runtime.install(Settings())
+
+
+@pytest.fixture
+def fake_store() -> Store:
+    """A Store on fakeredis: for fast unit tests of logic, not of Redis."""
+    settings = Settings(redis_url="redis://fake", api_key=API_KEY)
+    built = Store(fakeredis.FakeRedis(), settings.uuid_expiry_seconds, settings.watch_retries)
+    runtime.install(settings, built)
+    yield built
+    runtime.install(Settings())
+
+
+class LiveServer:
+    def __init__(self, server) -> None:
+        self.server = server
+        self.url = f"http://127.0.0.1:{server.server_port}"
+
+
+@pytest.fixture
+def live_server(store):
+    """The WSGI app on a threaded HTTP server on loopback, backed by ``store``."""
+    from lamed.server import make_wsgi_server
+
+    server = make_wsgi_server("127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LiveServer(server)
+    server.shutdown()
+    server.server_close()
