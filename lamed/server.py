@@ -21,6 +21,13 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    def get_environ(self) -> dict:
+        environ = super().get_environ()
+        # The undecoded target, as gunicorn gives it: %2F inside a name must
+        # not become a path separator.
+        environ["RAW_URI"] = self.path
+        return environ
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass
 

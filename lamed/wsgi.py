@@ -125,7 +125,7 @@ def _headers(environ: dict) -> dict[str, str]:
             headers[key[5:].replace("_", "-").lower()] = value
     # Servers invent a Content-Type (wsgiref says text/plain) for requests
     # that carry none; only a request with a body has a meaningful one.
-    if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
+    if environ.get("CONTENT_LENGTH") not in (None, ""):
         headers["content-length"] = environ["CONTENT_LENGTH"]
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]

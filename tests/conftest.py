@@ -82,7 +82,7 @@ def live_server(store):
     from lamed.server import make_wsgi_server
 
     server = make_wsgi_server("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield LiveServer(server)
     server.shutdown()
@@ -126,3 +126,36 @@ def artifacts_dir() -> Path:
     path = ROOT / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+class HttpResult:
+    def __init__(self, status: int, headers, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        import json
+
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, body=None, headers=None, timeout: float = 10.0) -> HttpResult:
+    """One HTTP request with the stdlib; 4xx/5xx are returned, not raised."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = body
+    headers = dict(headers or {})
+    if body is not None and not isinstance(body, (bytes, str)):
+        data = json.dumps(body)
+        headers.setdefault("Content-Type", "application/json")
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return HttpResult(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as error:
+        return HttpResult(error.code, error.headers, error.read())

@@ -1,0 +1,52 @@
+"""The key schema: compact flags, shared hash tags, no collisions."""
+
+import itertools
+
+from lamed import keys
+
+NAMES = ["a", "a:b", "b", ":", "a:", ":b", "{x}", "}", "{", '"', "\\", "é", "🎉", "a b", "[\"a\",\"b\"]"]
+
+
+def slot_tag(key: bytes) -> bytes:
+    """What Redis Cluster hashes: the text between the first { and the next }."""
+    start = key.index(b"{")
+    end = key.index(b"}", start + 1)
+    return key[start + 1 : end]
+
+
+def test_flag_key_is_twenty_bytes_and_shares_the_experiment_tag():
+    tag = keys.hash_tag("ns", "exp")
+    flag = keys.flag_key(tag, "ns", "exp", "participate", "red", "uuid-1")
+    assert len(flag) == 20
+    assert slot_tag(flag) == slot_tag(keys.counts_key("ns", "exp"))
+
+
+def test_tags_differ_between_experiments():
+    assert keys.hash_tag("ns", "a") != keys.hash_tag("ns", "b")
+    assert keys.hash_tag("a", "b") != keys.hash_tag("b", "a")
+
+
+def test_no_two_identities_share_a_flag():
+    seen = {}
+    for identity in itertools.product(NAMES[:6], NAMES[:6], ["participate", "p"], NAMES[:4], ["u", "u:1"]):
+        tag = keys.hash_tag(identity[0], identity[1])
+        flag = keys.flag_key(tag, *identity)
+        assert seen.setdefault(flag, identity) == identity
+
+
+def test_counts_keys_never_collide_whatever_the_characters():
+    pairs = list(itertools.product(NAMES, NAMES))
+    assert len({keys.counts_key(ns, exp) for ns, exp in pairs}) == len(pairs)
+
+
+def test_day_fields_round_trip_and_never_collide():
+    triples = list(itertools.product(["20261122"], NAMES, NAMES))
+    fields = {keys.day_field(*triple) for triple in triples}
+    assert len(fields) == len(triples)
+    for triple in triples:
+        assert tuple(keys.parse_day_field(keys.day_field(*triple))) == triple
+
+
+def test_registry_keys_are_per_namespace():
+    assert keys.experiments_key("a:b") != keys.experiments_key("a")
+    assert keys.experiments_key("x") != keys.NAMESPACES

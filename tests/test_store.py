@@ -1,0 +1,122 @@
+"""Counting, results and deletion in the Store, on fakeredis (fast) and on a
+real redis-server (the same tests, parametrized)."""
+
+import calendar
+
+import pytest
+
+from lamed import keys
+from lamed.events import Event
+from lamed.store import COUNTED, DUPLICATE
+
+
+@pytest.fixture(params=["fakeredis", "redis-server"])
+def any_store(request):
+    name = "fake_store" if request.param == "fakeredis" else "store"
+    return request.getfixturevalue(name)
+
+
+def ev(uuid, variant="red", event="participate", experiment="exp", namespace="ns"):
+    return Event(namespace, experiment, variant, event, uuid)
+
+
+DAY1 = calendar.timegm((2026, 11, 20, 12, 0, 0))
+DAY2 = calendar.timegm((2026, 11, 21, 23, 59, 59))
+
+
+def test_an_event_counts_once(any_store):
+    assert any_store.track(ev("u1")) == COUNTED
+    assert any_store.track(ev("u1")) == DUPLICATE
+    assert any_store.experiment("ns", "exp").count("participate", "red") == 1
+
+
+def test_any_difference_in_identity_counts_again(any_store):
+    base = ev("u1")
+    variations = [
+        ev("u2"),
+        ev("u1", variant="blue"),
+        ev("u1", event="buy"),
+        ev("u1", experiment="other"),
+        ev("u1", namespace="other"),
+    ]
+    assert [any_store.track(e) for e in [base, *variations]] == [COUNTED] * 6
+
+
+def test_batch_outcomes_in_order_with_duplicates_inside_and_across(any_store):
+    any_store.track(ev("old"))
+    batch = [ev("a"), ev("old"), ev("a"), ev("b", variant="blue"), ev("c", event="buy")]
+    assert any_store.track_many(batch) == [COUNTED, DUPLICATE, DUPLICATE, COUNTED, COUNTED]
+    counts = any_store.experiment("ns", "exp")
+    assert counts.totals == {("participate", "red"): 2, ("participate", "blue"): 1, ("buy", "red"): 1}
+
+
+def test_all_duplicate_batch_leaves_the_connection_usable(any_store):
+    any_store.track_many([ev("a"), ev("b")])
+    assert any_store.track_many([ev("a"), ev("b")]) == [DUPLICATE, DUPLICATE]
+    assert any_store.track(ev("c")) == COUNTED
+
+
+def test_daily_buckets_and_totals(any_store):
+    any_store.track(ev("a"), now=DAY1)
+    any_store.track(ev("b"), now=DAY2)
+    any_store.track(ev("c"), now=DAY2)
+    counts = any_store.experiment("ns", "exp")
+    assert counts.daily == {("20261120", "participate", "red"): 1, ("20261121", "participate", "red"): 2}
+    assert counts.totals == {("participate", "red"): 3}
+
+
+def test_registry_lists_experiments_and_namespaces(any_store):
+    any_store.track(ev("a", experiment="one"))
+    any_store.track(ev("a", experiment="two: ünï 🎉"))
+    any_store.track(ev("a", namespace="elsewhere"))
+    assert any_store.experiment_names("ns") == ["one", "two: ünï 🎉"]
+    assert any_store.namespaces() == ["elsewhere", "ns"]
+
+
+def test_results_of_many_experiments(any_store):
+    any_store.track_many([ev(str(i), experiment=f"e{i % 3}") for i in range(9)])
+    results = any_store.results("ns", ["e0", "e1", "e2", "missing"])
+    assert [r.count("participate", "red") for r in results] == [3, 3, 3, 0]
+    assert results[3].is_empty
+
+
+def test_delete_resets_and_later_events_register_again(any_store):
+    any_store.track(ev("a"))
+    assert any_store.delete("ns", "exp") is True
+    assert any_store.experiment("ns", "exp").is_empty
+    assert any_store.experiment_names("ns") == []
+    assert any_store.delete("ns", "exp") is False
+    # The flag outlives the reset (uuid expiry), new events count and re-register.
+    assert any_store.track(ev("a")) == DUPLICATE
+    assert any_store.track(ev("b")) == COUNTED
+    assert any_store.experiment_names("ns") == ["exp"]
+
+
+def test_delete_leaves_other_experiments_alone(any_store):
+    any_store.track_many([ev("a"), ev("a", experiment="exp:2"), ev("a", namespace="ns2")])
+    any_store.delete("ns", "exp")
+    assert any_store.experiment("ns", "exp:2").count("participate", "red") == 1
+    assert any_store.experiment("ns2", "exp").count("participate", "red") == 1
+
+
+def test_flag_expires_after_uuid_expiry(store):
+    store.track(ev("a"))
+    tag = keys.hash_tag("ns", "exp")
+    ttl = store.client.ttl(keys.flag_key(tag, "ns", "exp", "participate", "red", "a"))
+    assert 86390 < ttl <= 86400
+
+
+def test_short_expiry_lets_an_old_uuid_count_again(store):
+    store.uuid_expiry_seconds = 1
+    assert store.track(ev("a")) == COUNTED
+    store.client.pexpire(keys.flag_key(keys.hash_tag("ns", "exp"), "ns", "exp", "participate", "red", "a"), 1)
+    import time
+
+    time.sleep(0.05)
+    assert store.track(ev("a")) == COUNTED
+
+
+def test_only_lamed_keys_are_written(store):
+    store.track_many([ev("a"), ev("b", event="buy")])
+    for key in store.client.scan_iter():
+        assert key.startswith((b"lamed:", b"{")), key
