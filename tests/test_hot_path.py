@@ -1,0 +1,111 @@
+"""The counting path stays lean: commands, round trips and connections per
+event, and what the Lambda track path imports."""
+
+import json
+import subprocess
+import sys
+
+import redis
+
+from lamed.events import Event
+
+
+def command_calls(client) -> dict:
+    return {name: stats["calls"] for name, stats in client.info("commandstats").items()}
+
+
+def delta(before: dict, after: dict) -> dict:
+    return {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+
+
+def count_round_trips(store, monkeypatch) -> list:
+    """Every write to a connection of the store's pool is one round trip."""
+    writes = []
+    connection_class = store.client.connection_pool.connection_class
+    original = connection_class.send_packed_command
+
+    def counting(self, command, check_health=True):
+        if b"INFO" not in b"".join(command if isinstance(command, list) else [command]):  # the observer's
+            writes.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(connection_class, "send_packed_command", counting)
+    return writes
+
+
+def test_single_event_costs_six_commands_two_round_trips_no_new_connection(store, redis_url, monkeypatch):
+    store.track(Event("ns", "warm", "a", "participate", "warm-up"))  # registers; opens the pooled connection
+    store.track(Event("ns", "e", "a", "participate", "first"))
+    observer = redis.Redis.from_url(redis_url)
+    connections_before = observer.info("stats")["total_connections_received"]
+    before = command_calls(observer)
+    writes = count_round_trips(store, monkeypatch)
+
+    for index in range(50):
+        store.track(Event("ns", "e", "a", "participate", f"u{index}"))
+
+    spent = delta(before, command_calls(observer))
+    spent.pop("cmdstat_info", None)
+    assert spent == {
+        "cmdstat_watch": 50,
+        "cmdstat_mget": 50,
+        "cmdstat_multi": 50,
+        "cmdstat_set": 50,
+        "cmdstat_hincrby": 50,
+        "cmdstat_exec": 50,
+    }
+    assert len(writes) == 100
+    assert observer.info("stats")["total_connections_received"] == connections_before
+
+
+def test_duplicate_costs_three_commands_two_round_trips(store, redis_url, monkeypatch):
+    event = Event("ns", "e", "a", "participate", "dup")
+    store.track(event)
+    observer = redis.Redis.from_url(redis_url)
+    before = command_calls(observer)
+    writes = count_round_trips(store, monkeypatch)
+    assert store.track(event) == "duplicate"
+    spent = delta(before, command_calls(observer))
+    spent.pop("cmdstat_info", None)
+    assert spent == {"cmdstat_watch": 1, "cmdstat_mget": 1, "cmdstat_unwatch": 1}
+    assert len(writes) == 2
+
+
+def test_a_batch_of_100_costs_two_round_trips(store, monkeypatch):
+    store.track(Event("ns", "e", "a", "participate", "registered"))
+    writes = count_round_trips(store, monkeypatch)
+    outcomes = store.track_many([Event("ns", "e", "a", "participate", f"b{i}") for i in range(100)])
+    assert outcomes == ["counted"] * 100
+    assert len(writes) == 2
+
+
+LAMBDA_PROBE = r"""
+import json, sys
+import app
+event = json.loads(sys.argv[1])
+response = app.handler(event, None)
+heavy = sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'jinja2', 'click'})
+print(json.dumps({"status": response["statusCode"], "heavy": heavy}))
+"""
+
+
+def test_lambda_track_path_imports_no_boto3_jinja2_or_click(redis_url):
+    event = {
+        "resource": "/track",
+        "path": "/track",
+        "httpMethod": "GET",
+        "headers": {},
+        "multiValueHeaders": {},
+        "queryStringParameters": {"experiment": "e", "variant": "a", "event": "participate", "uuid": "1"},
+        "multiValueQueryStringParameters": {"experiment": ["e"], "variant": ["a"], "event": ["participate"], "uuid": ["1"]},  # noqa: E501
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"resourcePath": "/track", "httpMethod": "GET", "path": "/track", "stage": "api"},
+        "body": None,
+        "isBase64Encoded": False,
+    }
+    env = {"LAMED_REDIS_URL": redis_url, "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    result = subprocess.run(
+        [sys.executable, "-c", LAMBDA_PROBE, json.dumps(event)], capture_output=True, text=True, env=env, check=True
+    )
+    assert json.loads(result.stdout) == {"status": 200, "heavy": []}
