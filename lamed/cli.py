@@ -77,6 +77,28 @@ def serve(host: str, port: int) -> None:
         services.close()
 
 
+LOCAL_URL = "http://127.0.0.1:8000"
+
+
+@main.command()
+@click.option("--url", envvar="LAMED_URL", help="Base URL of the API [default: api_url in the config, else local].")
+@click.option("--print-url", is_flag=True, help="Print the dashboard's URL instead of opening a browser.")
+def dashboard(url: str, print_url: bool) -> None:
+    """Open the dashboard of the deployment (or of `lamed serve`) in the browser."""
+    base = (url or settings_or_fail().extra.get("api_url") or LOCAL_URL).rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        fail(f"the API URL must start with http:// or https://, got {base!r}")
+    target = f"{base}/dashboard"
+    if print_url:
+        click.echo(target)
+        return
+    import webbrowser
+
+    if not webbrowser.open(target):
+        fail(f"no browser to open; visit {target}")
+    click.echo(f"Opened {target} (log in with the API key)")
+
+
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 

@@ -63,11 +63,14 @@ def handles_errors(headers: Optional[Mapping[str, str]] = None) -> Callable:
 
 
 def api_key_problem(request_headers: Mapping[str, str]) -> Optional[Response]:
-    """None when the request carries the configured API key, else a 401/403.
+    """None when the request carries the configured API key, else a 401/403."""
+    return key_problem(request_headers.get("x-api-key"))
 
-    Compared in constant time; the key is never logged."""
+
+def key_problem(given: Optional[str]) -> Optional[Response]:
+    """None when ``given`` is the configured API key, else a 401/403 whose
+    body says why. Compared in constant time; the key is never logged."""
     expected = runtime.settings().api_key
-    given = request_headers.get("x-api-key")
     if not expected:
         return error_response("no API key is configured on this server", 403, "x-api-key")
     if not given:

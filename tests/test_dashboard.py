@@ -1,0 +1,357 @@
+"""Dashboard pages, login, CSRF and exports, through the Chalice app on
+fakeredis (fast). The real browser tests are in test_dashboard_browser.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+from typing import Optional
+from urllib.parse import urlencode
+
+import pytest
+from chalice.test import Client
+from click.testing import CliRunner
+from conftest import API_KEY, ROOT
+
+from app import app
+from lamed import dashboard_auth, runtime, stats
+from lamed.cli import main
+from lamed.events import Event
+from lamed.settings import Settings
+from lamed.store import Store, StoreUnavailable
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+XSS = "<img src=x onerror=alert(document.title)>"
+DAY = 86400
+
+
+def seed(
+    store: Store,
+    experiment: str,
+    arms: dict,
+    goal: str = "signup",
+    namespace: str = "alephbet",
+    days: int = 1,
+) -> None:
+    """Counts ``arms`` = {variant: (trials, conversions)}, spread over ``days`` days."""
+    start = time.time() - (days - 1) * DAY
+    for variant, (trials, conversions) in arms.items():
+        for day in range(days):
+            events = []
+            for i in range(day, trials, days):
+                events.append(Event(namespace, experiment, variant, "participate", f"u{i}"))
+                if i < conversions:
+                    events.append(Event(namespace, experiment, variant, goal, f"u{i}"))
+            store.track_many(events, now=start + day * DAY)
+
+
+@pytest.fixture
+def client(fake_store):
+    with Client(app) as test_client:
+        yield test_client
+
+
+def login(client, key: str = API_KEY):
+    return client.http.post("/dashboard/login", body=urlencode({"key": key}), headers=FORM)
+
+
+@pytest.fixture
+def cookie(client) -> dict:
+    response = login(client)
+    return {"cookie": response.headers["Set-Cookie"].split(";")[0]}
+
+
+def page(client, path: str, cookie: dict, **params: str) -> str:
+    response = client.http.get(f"{path}?{urlencode(params)}" if params else path, headers=cookie)
+    assert response.status_code == 200, response.body
+    return response.body.decode("utf-8")
+
+
+def csrf_of(html: str) -> str:
+    return html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+# -- login ----------------------------------------------------------------------
+
+
+def test_pages_need_a_session_and_show_the_login_form(client, fake_store):
+    seed(fake_store, "secret test", {"A": (10, 1)})
+    for path in (
+        "/dashboard",
+        "/dashboard/secret",
+        "/dashboard?experiment=secret+test",
+        "/dashboard/export?experiment=secret+test",
+    ):
+        response = client.http.get(path)
+        assert response.status_code == 401
+        body = response.body.decode()
+        assert 'type="password"' in body and "secret test" not in body
+
+
+def test_login_sets_an_httponly_samesite_cookie_without_the_key(client):
+    response = login(client)
+    assert response.status_code == 303
+    assert API_KEY not in response.headers["Location"]
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path" not in cookie
+    assert API_KEY not in cookie
+    assert "Secure" not in cookie  # plain HTTP (lamed serve); Secure behind HTTPS:
+    secure = client.http.post(
+        "/dashboard/login", body=urlencode({"key": API_KEY}), headers={**FORM, "x-forwarded-proto": "https"}
+    )
+    assert "; Secure" in secure.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize("key, message", [("wrong-key-but-long-enough", "Wrong API key"), ("", "Missing API key")])
+def test_wrong_or_missing_key_says_so(client, key, message):
+    response = login(client, key)
+    assert response.status_code in (401, 403)
+    assert "Set-Cookie" not in response.headers
+    assert message in response.body.decode()
+
+
+def test_no_key_configured_is_explained(client):
+    runtime.install(Settings(redis_url="redis://fake"), runtime.store())
+    response = login(client, "anything-at-all-1234")
+    assert response.status_code == 403
+    assert "No API key is configured" in response.body.decode()
+
+
+def test_forged_expired_or_old_key_sessions_are_refused(client):
+    valid = dashboard_auth.new_session(API_KEY)
+    forged = valid[:-1] + ("0" if valid[-1] != "0" else "1")
+    expired = dashboard_auth.new_session(API_KEY, now=time.time() - dashboard_auth.SESSION_SECONDS - 1)
+    other_key = dashboard_auth.new_session("another-api-key-123456")
+    for token in (forged, expired, other_key, "garbage", "1.2.3", ""):
+        response = client.http.get("/dashboard", headers={"cookie": f"lamed_session={token}"})
+        assert response.status_code == 401, token
+    assert client.http.get("/dashboard", headers={"cookie": f"lamed_session={valid}"}).status_code == 200
+
+
+def test_logout_clears_the_cookie(client, cookie):
+    response = client.http.post("/dashboard/logout", body="", headers={**cookie, **FORM})
+    assert response.status_code == 303
+    assert (
+        response.headers["Set-Cookie"].startswith("lamed_session=;") and "Max-Age=0" in response.headers["Set-Cookie"]
+    )
+
+
+def test_pages_forbid_scripts_and_foreign_resources(client, cookie):
+    response = client.http.get("/dashboard", headers=cookie)
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy
+    assert "frame-ancestors 'none'" in policy
+    body = response.body.decode()
+    assert "<script" not in body and "http://" not in body.split("<pre", 1)[0]
+    css = client.http.get("/dashboard/assets/dashboard.css")
+    assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
+    assert "url(" not in css.body.decode() and "@import" not in css.body.decode()
+    assert client.http.get("/dashboard/assets/..%2Fbase.html").status_code == 404
+
+
+# -- list -----------------------------------------------------------------------
+
+
+def test_empty_namespace_shows_how_to_start(client, cookie):
+    html = page(client, "/dashboard", cookie)
+    assert 'id="empty-state"' in html
+    assert "AlephBet.LamedAdapter(&#34;http://localhost/track&#34;, &#34;alephbet&#34;)" in html or (
+        "LamedAdapter(" in html and "/track" in html
+    )
+
+
+def test_list_shows_trials_best_variant_and_status(client, cookie, fake_store):
+    seed(fake_store, "clear winner", {"A": (400, 40), "B": (400, 80)})
+    seed(fake_store, "tiny", {"A": (5, 1), "B": (6, 2)})
+    seed(fake_store, "broken split", {"A": (1000, 100), "B": (700, 70)})
+    html = page(client, "/dashboard", cookie)
+    blocks = {chunk.split('"', 1)[0]: chunk for chunk in html.split('data-experiment="')[1:]}
+    assert set(blocks) == {"clear winner", "tiny", "broken split"}
+    assert 'data-status="significant"' in blocks["clear winner"]
+    assert 'data-variant="A"><span class="name">A</span>: <span class="count">400</span>' in blocks["clear winner"]
+    assert 'Best so far: <strong class="name">B</strong>' in blocks["clear winner"]
+    assert 'data-status="collecting"' in blocks["tiny"] and "not enough data" in blocks["tiny"]
+    assert 'data-status="mismatch"' in blocks["broken split"]
+
+
+def test_search_and_namespace_switcher(client, cookie, fake_store):
+    seed(fake_store, "checkout button", {"A": (3, 1)})
+    seed(fake_store, "pricing page", {"A": (3, 1)})
+    seed(fake_store, "staging only", {"A": (3, 1)}, namespace="staging")
+    html = page(client, "/dashboard", cookie, q="BUTTON")
+    assert 'data-experiment="checkout button"' in html and "pricing page" not in html
+    assert "1 of 2 experiments" in html
+    assert 'id="no-match"' in page(client, "/dashboard", cookie, q="nothing like it")
+    staging = page(client, "/dashboard", cookie, namespace="staging")
+    assert 'data-experiment="staging only"' in staging and "checkout button" not in staging
+    assert '<option value="staging" selected>' in staging and '<option value="alephbet">' in staging
+
+
+# -- detail ---------------------------------------------------------------------
+
+
+def test_detail_shows_the_figures_of_lamed_stats(client, cookie, fake_store):
+    seed(fake_store, "clear-winner", {"A": (400, 40), "B": (400, 80)}, days=3)
+    html = page(client, "/dashboard/clear-winner", cookie)
+    expected = stats.summarize_goal([("A", 40, 400), ("B", 80, 400)], "A").variants
+    row_b = html.split('<tr data-variant="B"', 1)[1].split("</tr>", 1)[0]
+    assert f"{expected[1].rate * 100:.2f}%" in row_b
+    assert f"{expected[1].uplift * 100:+.1f}%" in row_b
+    assert f"{expected[1].uplift_low * 100:+.1f}%" in row_b
+    assert f"{expected[1].prob_beat_control * 100:.1f}%" in row_b
+    assert "&lt; 0.0001" in row_b or f"{expected[1].p_value:.4f}" in row_b
+    assert "significant" in row_b
+    assert html.count("<svg") == 3  # trials per day, rate, conversions per day
+    assert "Consistent with an even split" in html
+
+
+def test_tiny_samples_say_not_enough_data(client, cookie, fake_store):
+    seed(fake_store, "tiny", {"A": (5, 1), "B": (6, 2)})
+    html = page(client, "/dashboard/tiny", cookie)
+    row_b = html.split('<tr data-variant="B"', 1)[1].split("</tr>", 1)[0]
+    assert "not enough data" in row_b and "p-value" not in row_b
+
+
+def test_control_can_be_chosen_and_bad_control_is_a_400(client, cookie, fake_store):
+    seed(fake_store, "exp", {"A": (400, 40), "B": (400, 80)})
+    html = page(client, "/dashboard/exp", cookie, control="B")
+    flat = " ".join(html.split())
+    assert '<tr data-variant="B"> <th scope="row"><span class="name">B</span> <span class="tag">control</span>' in flat
+    response = client.http.get("/dashboard/exp?control=nope", headers=cookie)
+    assert response.status_code == 400 and json.loads(response.body)["field"] == "control"
+
+
+def test_names_that_are_not_path_segments_use_the_query_form(client, cookie, fake_store):
+    for name in ("a/b test", "login", "..", "plain_name-1.0"):
+        seed(fake_store, name, {"A": (3, 1)})
+    html = page(client, "/dashboard", cookie)
+    assert 'href="dashboard/plain_name-1.0?namespace=alephbet"' in html
+    assert 'href="dashboard?experiment=a%2Fb+test&amp;namespace=alephbet"' in html
+    assert 'href="dashboard?experiment=login&amp;namespace=alephbet"' in html
+    assert 'href="dashboard?experiment=..&amp;namespace=alephbet"' in html
+    assert 'id="experiment-name">a/b test<' in page(client, "/dashboard", cookie, experiment="a/b test")
+
+
+def test_more_conversions_than_trials_is_reported_not_a_crash(client, cookie, fake_store):
+    fake_store.track_many([Event("alephbet", "odd", "A", "signup", f"u{i}") for i in range(3)])
+    fake_store.track(Event("alephbet", "odd", "A", "participate", "u0"))
+    html = page(client, "/dashboard/odd", cookie)
+    assert "Cannot compare: more conversions than trials for A" in html
+    assert 'data-experiment="odd"' in page(client, "/dashboard", cookie)
+
+
+def test_missing_experiment_is_a_404_page(client, cookie):
+    response = client.http.get("/dashboard/nothing", headers=cookie)
+    assert response.status_code == 404 and "has no counts" in response.body.decode()
+
+
+def test_names_with_markup_are_shown_as_text(client, cookie, fake_store):
+    seed(fake_store, XSS, {XSS: (40, 4), "B": (40, 8)}, goal=XSS, namespace=XSS)
+    for html in (
+        page(client, "/dashboard", cookie, namespace=XSS),
+        page(client, "/dashboard", cookie, namespace=XSS, experiment=XSS),
+    ):
+        assert "<img" not in html
+        assert "&lt;img src=x onerror=alert(document.title)&gt;" in html
+
+
+def test_overlong_or_missing_parameters_are_400_json(client, cookie):
+    response = client.http.get("/dashboard?" + urlencode({"namespace": "n" * 201}), headers=cookie)
+    assert response.status_code == 400 and json.loads(response.body)["field"] == "namespace"
+    response = client.http.get("/dashboard/export?format=xml&experiment=x", headers=cookie)
+    assert response.status_code == 400 and json.loads(response.body)["field"] == "format"
+    response = client.http.get("/dashboard/delete", headers=cookie)
+    assert response.status_code == 400 and json.loads(response.body)["field"] == "experiment"
+
+
+def test_redis_trouble_is_a_503(client, cookie, monkeypatch):
+    def unavailable(*args, **kwargs):
+        raise StoreUnavailable("down")
+
+    monkeypatch.setattr(runtime.store(), "experiment_names", unavailable)
+    response = client.http.get("/dashboard", headers=cookie)
+    assert response.status_code == 503 and "error" in json.loads(response.body)
+
+
+# -- delete ---------------------------------------------------------------------
+
+
+def post_delete(client, cookie: dict, csrf: Optional[str], name: str = "exp"):
+    form = {"experiment": name, "namespace": "alephbet"}
+    if csrf is not None:
+        form["csrf"] = csrf
+    return client.http.post("/dashboard/delete", body=urlencode(form), headers={**cookie, **FORM})
+
+
+def test_delete_asks_for_confirmation_then_needs_the_csrf_token(client, cookie, fake_store):
+    seed(fake_store, "exp", {"A": (10, 1)})
+    confirm = page(client, "/dashboard/delete", cookie, experiment="exp")
+    assert "Delete this experiment?" in confirm and not fake_store.experiment("alephbet", "exp").is_empty
+    other_session = dashboard_auth.new_session(API_KEY, now=time.time() - 60)
+    for forged in (None, "", "0" * 64, dashboard_auth.csrf_token(other_session, API_KEY)):
+        response = post_delete(client, cookie, forged)
+        assert response.status_code == 400 and json.loads(response.body)["field"] == "csrf"
+    assert not fake_store.experiment("alephbet", "exp").is_empty
+    response = post_delete(client, cookie, csrf_of(confirm))
+    assert response.status_code == 303
+    assert response.headers["Location"] == "../dashboard?namespace=alephbet&deleted=exp"
+    assert fake_store.experiment("alephbet", "exp").is_empty
+
+
+def test_delete_without_a_session_deletes_nothing(client, fake_store):
+    seed(fake_store, "exp", {"A": (10, 1)})
+    response = post_delete(client, {}, "whatever")
+    assert response.status_code == 401
+    assert not fake_store.experiment("alephbet", "exp").is_empty
+
+
+def test_delete_refuses_other_content_types(client, cookie, fake_store):
+    response = client.http.post(
+        "/dashboard/delete", body=json.dumps({"experiment": "exp"}), headers={**cookie, "content-type": "text/plain"}
+    )
+    assert response.status_code == 400 and json.loads(response.body)["field"] == "content-type"
+
+
+# -- export ---------------------------------------------------------------------
+
+
+def test_json_export_carries_the_counts_and_every_figure(client, cookie, fake_store):
+    seed(fake_store, "exp", {"A": (400, 40), "B": (400, 80)})
+    response = client.http.get("/dashboard/export?experiment=exp&format=json", headers=cookie)
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    document = json.loads(response.body)
+    assert document["variants"] == [{"label": "A", "trials": 400}, {"label": "B", "trials": 400}]
+    expected = stats.summarize_goal([("A", 40, 400), ("B", 80, 400)], "A").to_dict()["variants"]
+    assert document["statistics"] == [{"goal": "signup", "problem": None, "variants": expected}]
+    assert document["status"] == "significant" and document["control"] == "A"
+
+
+def test_csv_export_has_a_row_per_goal_and_variant_and_defuses_formulas(client, cookie, fake_store):
+    seed(fake_store, "=HYPERLINK()", {"A": (50, 5), "@B": (50, 10)})
+    response = client.http.get("/dashboard/export?" + urlencode({"experiment": "=HYPERLINK()"}), headers=cookie)
+    assert response.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.body.decode())))
+    assert [(r["experiment"], r["variant"], r["trials"], r["successes"]) for r in rows] == [
+        ("'=HYPERLINK()", "'@B", "50", "10"),
+        ("'=HYPERLINK()", "A", "50", "5"),
+    ]
+
+
+# -- packaging ------------------------------------------------------------------
+
+
+def test_the_lambda_app_does_not_import_jinja2():
+    code = "import sys, app; sys.exit('jinja2' in sys.modules or 'lamed.dashboard' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_cli_prints_the_dashboard_url():
+    runner = CliRunner()
+    assert runner.invoke(main, ["dashboard", "--print-url"]).output == "http://127.0.0.1:8000/dashboard\n"
+    result = runner.invoke(main, ["dashboard", "--print-url", "--url", "https://abc.example/api/"])
+    assert result.output == "https://abc.example/api/dashboard\n"
+    assert runner.invoke(main, ["dashboard", "--url", "ftp://x"]).exit_code == 1
