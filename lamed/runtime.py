@@ -7,7 +7,7 @@ import threading
 from typing import Optional
 
 from lamed.settings import Settings, load_settings
-from lamed.store import Store, StoreUnavailable, connect
+from lamed.store import Limits, Store, StoreUnavailable, connect
 
 _lock = threading.RLock()
 _settings: Optional[Settings] = None
@@ -36,7 +36,8 @@ def build_store(config: Settings) -> Store:
     if not config.redis_url:
         raise StoreUnavailable("no Redis configured: set LAMED_REDIS_URL")
     client = connect(config.redis_url, config.redis_timeout_seconds)
-    return Store(client, config.uuid_expiry_seconds, config.watch_retries)
+    limits = Limits(config.max_experiments_per_namespace, config.max_variants_per_experiment)
+    return Store(client, config.uuid_expiry_seconds, config.watch_retries, limits)
 
 
 def install(config: Settings, store_: Optional[Store] = None) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 ENV_PREFIX = "LAMED_"
+REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 
 
 class SettingsError(ValueError):
@@ -27,6 +28,8 @@ class Settings:
     namespace: str = "alephbet"
     redis_timeout_seconds: float = 0.5
     watch_retries: int = 5
+    max_experiments_per_namespace: int = 1000
+    max_variants_per_experiment: int = 50
     aws_region: Optional[str] = None
     track_paths: tuple = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -116,8 +119,10 @@ def _validate(settings: Settings, source: str) -> None:
         raise SettingsError(f"{source}: redis_timeout_seconds must be in (0, 30]")
     if not 1 <= settings.watch_retries <= 100:
         raise SettingsError(f"{source}: watch_retries must be between 1 and 100")
-    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise SettingsError(f"{source}: redis_url must start with redis://, rediss:// or unix://")
+    if settings.redis_url and not settings.redis_url.startswith(REDIS_URL_SCHEMES):
+        raise SettingsError(f"{source}: redis_url must start with one of {', '.join(REDIS_URL_SCHEMES)}")
+    if settings.max_experiments_per_namespace < 1 or settings.max_variants_per_experiment < 1:
+        raise SettingsError(f"{source}: max_experiments_per_namespace and max_variants_per_experiment must be >= 1")
     if settings.api_key is not None and len(settings.api_key) < 16:
         raise SettingsError(f"{source}: api_key must be at least 16 characters")
     for path in settings.track_paths:

@@ -32,7 +32,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from lamed import keys
-from lamed.events import PARTICIPATE, Event
+from lamed.cluster import TOPOLOGY_ERRORS, connect_cluster, is_cluster_url, topology_for
+from lamed.events import PARTICIPATE, Event, InvalidInput
 
 COUNTED = "counted"
 DUPLICATE = "duplicate"
@@ -44,6 +45,18 @@ class StoreUnavailable(Exception):
 
 class Contention(StoreUnavailable):
     """Too many concurrent writers on the same events: retry later."""
+
+
+class LimitExceeded(InvalidInput):
+    """A new experiment or variant beyond the configured limits (a 400)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Guards the key space against a client inventing names without end."""
+
+    experiments_per_namespace: int = 1000
+    variants_per_experiment: int = 50
 
 
 @dataclass
@@ -80,7 +93,9 @@ def utc_day(now: Optional[float] = None) -> str:
 def connect(redis_url: str, timeout_seconds: float = 0.5) -> redis.Redis:
     """One client (one connection pool) per process, with bounded timeouts and
     no hidden retries, so a dead or hanging Redis costs about a second, not
-    minutes."""
+    minutes. A ``redis+cluster://`` URL gives a Redis Cluster client."""
+    if is_cluster_url(redis_url):
+        return connect_cluster(redis_url, timeout_seconds)
     return redis.Redis.from_url(
         redis_url,
         socket_timeout=timeout_seconds,
@@ -102,10 +117,15 @@ class _Pending:
 class Store:
     """Lamed's data in Redis: the only object that talks to Redis."""
 
-    def __init__(self, client: redis.Redis, uuid_expiry_seconds: int = 86400, watch_retries: int = 5) -> None:
+    def __init__(
+        self, client: redis.Redis, uuid_expiry_seconds: int = 86400, watch_retries: int = 5, limits: Limits = Limits()
+    ) -> None:
         self.client = client
         self.uuid_expiry_seconds = uuid_expiry_seconds
         self.watch_retries = watch_retries
+        self.limits = limits
+        self._topology = topology_for(client)
+        self._within_limits: set = set()  # (namespace, experiment, variant) already checked
 
     # -- counting -------------------------------------------------------
 
@@ -125,9 +145,10 @@ class Store:
             first_index.setdefault(flag, index)
         unique = [index for index in first_index.values()]
         outcomes = [DUPLICATE] * len(events)
-        if unique:
-            counted = self._count_unique([events[i] for i in unique], [flags[i] for i in unique], day)
-            for index, was_counted in zip(unique, counted):
+        self._check_limits([events[i] for i in unique])
+        for group in self._topology.groups(flags, unique) if unique else ():
+            counted = self._count_unique([events[i] for i in group], [flags[i] for i in group], day)
+            for index, was_counted in zip(group, counted):
                 outcomes[index] = COUNTED if was_counted else DUPLICATE
         return outcomes
 
@@ -143,16 +164,18 @@ class Store:
         raise Contention("too many concurrent writers; retry")
 
     def _attempt(self, events: list, flags: list, day: str) -> Optional[list[bool]]:
-        pool = self.client.connection_pool
         try:
+            pool = self._topology.pool_for(flags[0])
             connection = pool.get_connection()
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+        except (redis.ConnectionError, redis.TimeoutError, OSError, *TOPOLOGY_ERRORS) as error:
+            self._topology.failed(error)
             raise StoreUnavailable(str(error)) from None
         try:
             result = self._transaction(connection, events, flags, day)
-        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError) as error:
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError, *TOPOLOGY_ERRORS) as error:
             # The connection is in an unknown state (mid-transaction, say).
             connection.disconnect()
+            self._topology.failed(error)
             raise StoreUnavailable(str(error)) from None
         except BaseException:
             connection.disconnect()
@@ -195,16 +218,58 @@ class Store:
         return is_new
 
     def _register(self, connection, events: list, new_fields: list) -> None:
-        """Records the experiments that just got a new counter field."""
+        """Records the experiments and variants that just got a new counter field."""
         by_key = {keys.counts_key(e.namespace, e.experiment): e for e in events}
         commands = []
-        for counts_key, _ in new_fields:
+        for counts_key, day_field in new_fields:
             event = by_key[counts_key]
+            variant = keys.parse_day_field(day_field).variant
+            commands.append(("SADD", keys.variants_key(event.namespace, event.experiment), variant))
             commands.append(("SADD", keys.experiments_key(event.namespace), event.experiment))
             commands.append(("SADD", keys.NAMESPACES, event.namespace))
-        connection.send_packed_command(connection.pack_commands(commands))
-        for _ in commands:
-            connection.read_response()
+        self._topology.run(connection, commands)
+
+    def _check_limits(self, events: list) -> None:
+        """Refuses a new experiment or variant beyond :class:`Limits`.
+
+        Costs one round trip the first time this process sees an
+        (experiment, variant), none after. Concurrent first events may pass
+        together, so a limit can be overshot by a few: it guards the key
+        space against abuse, it is not a quota.
+        """
+        unseen = {(e.namespace, e.experiment, e.variant) for e in events} - self._within_limits
+        if not unseen:
+            return
+        unseen = sorted(unseen)
+
+        def fetch() -> list:
+            pipe = self.client.pipeline(transaction=False)
+            for namespace, experiment, variant in unseen:
+                pipe.sismember(keys.experiments_key(namespace), experiment)
+                pipe.scard(keys.experiments_key(namespace))
+                pipe.sismember(keys.variants_key(namespace, experiment), variant)
+                pipe.scard(keys.variants_key(namespace, experiment))
+            return pipe.execute()
+
+        replies = self._call(fetch)
+        # New names of this batch count too, so one batch cannot jump a limit.
+        new_experiments: dict = defaultdict(set)
+        new_variants: dict = defaultdict(set)
+        for index, (namespace, experiment, variant) in enumerate(unseen):
+            known_experiment, experiments, known_variant, variants = replies[4 * index : 4 * index + 4]
+            if not known_experiment:
+                new_experiments[namespace].add(experiment)
+                if experiments + len(new_experiments[namespace]) > self.limits.experiments_per_namespace:
+                    limit = self.limits.experiments_per_namespace
+                    raise LimitExceeded(f"namespace {namespace!r} already has {limit} experiments", "experiment")
+            if not known_variant:
+                new_variants[(namespace, experiment)].add(variant)
+                if variants + len(new_variants[(namespace, experiment)]) > self.limits.variants_per_experiment:
+                    limit = self.limits.variants_per_experiment
+                    raise LimitExceeded(f"experiment {experiment!r} already has {limit} variants", "variant")
+        if len(self._within_limits) > 100_000:
+            self._within_limits.clear()  # bounded memory in a long-lived process
+        self._within_limits.update(unseen)
 
     # -- reading --------------------------------------------------------
 
@@ -243,9 +308,10 @@ class Store:
             pipe = self.client.pipeline(transaction=False)
             pipe.delete(keys.counts_key(namespace, experiment))
             pipe.srem(keys.experiments_key(namespace), experiment)
+            pipe.delete(keys.variants_key(namespace, experiment))
             return tuple(pipe.execute())
 
-        deleted, removed = self._call(remove)
+        deleted, removed, _ = self._call(remove)
         return bool(deleted or removed)
 
     def ping(self) -> bool:
@@ -254,7 +320,8 @@ class Store:
     def _call(self, operation):
         try:
             return operation()
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+        except (redis.ConnectionError, redis.TimeoutError, OSError, *TOPOLOGY_ERRORS) as error:
+            self._topology.failed(error)
             raise StoreUnavailable(str(error)) from None
 
 

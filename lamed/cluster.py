@@ -1,0 +1,119 @@
+"""Redis Cluster support for the store: URL form, client, and routing.
+
+``LAMED_REDIS_URL=redis+cluster://host:port`` (any node of the cluster; more
+nodes are discovered) selects Redis Cluster. ``rediss+cluster://`` adds TLS,
+and ``user:password@`` works as in a ``redis://`` URL.
+
+The store writes its counting transaction as raw commands on one connection.
+:class:`SingleNode` gives it the client's own pool; :class:`ClusterNodes`
+gives it the pool of the master that owns the hash slot of the keys (all keys
+of one experiment share a hash tag, see :mod:`lamed.keys`), and refreshes the
+slot map when a node moved a slot or failed over. Bookkeeping commands that
+span slots go through redis-py's cluster pipeline.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence, Union
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.retry import Retry
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+# Errors that mean "the slot map is stale or a node is failing over": refresh
+# the map; the caller answers 503 and the client retries (always safe).
+TOPOLOGY_ERRORS = (
+    redis.exceptions.AskError,  # MovedError too (a subclass)
+    redis.exceptions.ClusterError,  # CLUSTERDOWN
+    redis.exceptions.TryAgainError,
+    redis.exceptions.RedisClusterException,  # slot not covered, no reachable node
+)
+
+
+def is_cluster_url(url: str) -> bool:
+    return urlsplit(url).scheme in CLUSTER_SCHEMES
+
+
+def connect_cluster(url: str, timeout_seconds: float) -> RedisCluster:
+    """A cluster client with the store's bounded timeouts; redis-py itself
+    retries a command once after a MOVED/failover, then gives up."""
+    parts = urlsplit(url)
+    plain = urlunsplit((CLUSTER_SCHEMES[parts.scheme], *parts[1:]))
+    return RedisCluster.from_url(
+        plain,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=0,
+    )
+
+
+class SingleNode:
+    """One Redis: every key lives on the client's own pool."""
+
+    after_exec: list = []
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def pool_for(self, key: bytes):
+        return self.client.connection_pool
+
+    def groups(self, flags: Sequence[bytes], indexes: list[int]) -> list[list[int]]:
+        return [indexes]
+
+    def run(self, connection, commands: list) -> list:
+        """Runs commands in one round trip on ``connection`` (any key)."""
+        connection.send_packed_command(connection.pack_commands(commands))
+        return [connection.read_response() for _ in commands]
+
+    def failed(self, error: Exception) -> None:
+        pass
+
+
+class ClusterNodes:
+    """Redis Cluster: each hash slot on the connection pool of its master."""
+
+    def __init__(self, client: RedisCluster, replica_wait_ms: int = 200) -> None:
+        self.client = client
+        # A failover promotes a replica that may lack the master's last
+        # writes; WAIT (pipelined after EXEC, no extra round trip) holds the
+        # answer until one replica has the event, so a 200 survives failover.
+        self.after_exec = [("WAIT", 1, replica_wait_ms)]
+
+    def pool_for(self, key: bytes):
+        return self.client.get_node_from_key(key).redis_connection.connection_pool
+
+    def groups(self, flags: Sequence[bytes], indexes: list[int]) -> list[list[int]]:
+        """Splits a batch by hash slot: one transaction per slot."""
+        by_slot: dict = defaultdict(list)
+        for index in indexes:
+            by_slot[self.client.keyslot(flags[index])].append(index)
+        return list(by_slot.values())
+
+    def run(self, connection, commands: list) -> list:
+        """Keys of ``commands`` may live on other slots: route each one."""
+        pipe = self.client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return pipe.execute()
+
+    def failed(self, error: Exception) -> None:
+        """A MOVED, a failover or a dead node: re-read the slot map now, so
+        the client's retry goes to the new master."""
+        try:
+            self.client.nodes_manager.initialize()
+        except (redis.RedisError, redis.exceptions.RedisClusterException, OSError):
+            pass  # still failing over; the next failure tries again
+
+
+Topology = Union[SingleNode, ClusterNodes]
+
+
+def topology_for(client: Union[redis.Redis, RedisCluster]) -> Topology:
+    return ClusterNodes(client) if isinstance(client, RedisCluster) else SingleNode(client)

@@ -1,0 +1,228 @@
+"""The store on a real Redis Cluster: 3 masters + 3 replicas on loopback,
+created with ``redis-cli --cluster create``; track, batch, results, delete,
+limits, and a master killed mid-load."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from lamed.embedded import RedisServer, free_port
+from lamed.events import Event
+from lamed.settings import Settings
+from lamed.store import COUNTED, DUPLICATE, LimitExceeded, Limits, Store, StoreUnavailable, connect
+
+pytestmark = pytest.mark.skipif(not shutil.which("redis-cli"), reason="redis-cli is needed to create a cluster")
+
+NODE_TIMEOUT_MS = 1000
+
+
+class LocalCluster:
+    """Six cluster-enabled redis-servers joined by ``redis-cli --cluster create``."""
+
+    def __init__(self, size: int = 6) -> None:
+        self.nodes = [RedisServer(extra_args=self._node_args()) for _ in range(size)]
+
+    @staticmethod
+    def _node_args() -> list:
+        # An explicit bus port: the default (port + 10000) may be taken or beyond 65535.
+        timeout = str(NODE_TIMEOUT_MS)
+        return ["--cluster-enabled", "yes", "--cluster-node-timeout", timeout, "--cluster-port", str(free_port())]
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def start(self) -> LocalCluster:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        self.wait_until_ok(self.nodes)
+        return self
+
+    def wait_until_ok(self, nodes, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self._state_ok(node) for node in nodes):
+                return
+            time.sleep(0.1)
+        raise AssertionError("cluster did not reach cluster_state:ok")
+
+    @staticmethod
+    def _state_ok(node: RedisServer) -> bool:
+        """Slots covered, and a replica in sync (else it cannot take over)."""
+        with redis.Redis(port=node.port, socket_timeout=1) as client:
+            info = client.execute_command("CLUSTER", "INFO").decode()
+            replication = client.info("replication")
+        synced = replication["role"] == "master" or replication.get("master_link_status") == "up"
+        return "cluster_state:ok" in info and synced
+
+    def master_of(self, key: bytes) -> RedisServer:
+        with RedisCluster(host="127.0.0.1", port=self.nodes[0].port) as client:
+            port = client.get_node_from_key(key).port
+        return next(node for node in self.nodes if node.port == port)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    started = LocalCluster().start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def cluster_store(cluster):
+    client = connect(cluster.url, 0.5)
+    client.flushall()
+    built = Store(client, watch_retries=5)
+    yield built
+    client.close()
+
+
+def _event(experiment: str, uuid: str, variant: str = "A", event: str = "participate") -> Event:
+    return Event("ns:{x}", experiment, variant, event, uuid)
+
+
+def test_cluster_url_is_accepted_by_settings_and_builds_a_cluster_client(cluster):
+    settings = Settings(redis_url=cluster.url)
+    client = connect(settings.redis_url)
+    assert isinstance(client, RedisCluster)
+    client.close()
+
+
+def test_track_counts_once_per_event_across_slots(cluster_store):
+    experiments = [f"exp {i}" for i in range(12)]  # many hash tags, so several masters
+    flags = [cluster_store._flag(_event(name, "u")) for name in experiments]
+    assert len({cluster_store.client.get_node_from_key(flag).port for flag in flags}) > 1
+    for name in experiments:
+        assert cluster_store.track(_event(name, "u1")) == COUNTED
+        assert cluster_store.track(_event(name, "u1")) == DUPLICATE
+        assert cluster_store.track(_event(name, "u2", "B")) == COUNTED
+    counts = cluster_store.results("ns:{x}", experiments)
+    assert [(c.count("participate", "A"), c.count("participate", "B")) for c in counts] == [(1, 1)] * 12
+    assert cluster_store.experiment_names("ns:{x}") == sorted(experiments)
+    assert cluster_store.namespaces() == ["ns:{x}"]
+
+
+def test_batch_spanning_masters_is_split_by_slot(cluster_store):
+    batch = [_event(f"exp {i % 7}", f"user {i % 40}", "AB"[i % 2]) for i in range(120)]
+    outcomes = cluster_store.track_many(batch)
+    distinct = set(batch)
+    assert outcomes.count(COUNTED) == len(distinct)
+    assert cluster_store.track_many(batch) == [DUPLICATE] * len(batch)
+    counts = cluster_store.results("ns:{x}", [f"exp {i}" for i in range(7)])
+    assert sum(sum(c.totals.values()) for c in counts) == len(distinct)
+
+
+def test_delete_on_cluster(cluster_store):
+    cluster_store.track(_event("gone", "u1"))
+    assert cluster_store.delete("ns:{x}", "gone") is True
+    assert cluster_store.experiment("ns:{x}", "gone").is_empty
+    assert "gone" not in cluster_store.experiment_names("ns:{x}")
+    assert cluster_store.delete("ns:{x}", "gone") is False
+
+
+def test_limits_on_cluster(cluster):
+    client = connect(cluster.url, 0.5)
+    client.flushall()
+    limited = Store(client, limits=Limits(experiments_per_namespace=3, variants_per_experiment=2))
+    for name in ("a", "b", "c"):
+        limited.track(_event(name, "u"))
+    with pytest.raises(LimitExceeded) as refused:
+        limited.track(_event("d", "u"))
+    assert refused.value.field == "experiment"
+    limited.track(_event("a", "u", "B"))
+    with pytest.raises(LimitExceeded) as refused:
+        limited.track(_event("a", "u", "C"))
+    assert refused.value.field == "variant"
+    client.close()
+
+
+def _send_until_acknowledged(store: Store, event: Event, deadline: float, unavailable: list) -> str:
+    """What a client does: resend on 503 until it gets an answer."""
+    while True:
+        try:
+            return store.track(event)
+        except StoreUnavailable:
+            unavailable.append(event)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _retry_until(deadline: float, operation):
+    while True:
+        try:
+            return operation()
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_master_killed_mid_load_counts_each_distinct_event_once():
+    """Kill -9 a master while four writers send events (with resends) to
+    every master; after the replica takes over, every distinct event is
+    counted exactly once."""
+    with_cluster = LocalCluster().start()
+    try:
+        stores = [Store(connect(with_cluster.url, 0.5)) for _ in range(4)]
+        experiments = [f"failover {i}" for i in range(9)]
+        victim = with_cluster.master_of(stores[0]._flag(_event(experiments[0], "x")))
+        sent: list = [set() for _ in stores]
+        unavailable: list = []
+        errors: list = []
+        deadline = time.monotonic() + 40
+
+        def writer(index: int) -> None:
+            rng = random.Random(index)
+            try:
+                for n in range(300):
+                    event = _event(rng.choice(experiments), f"w{index}-{n}", rng.choice("AB"))
+                    _send_until_acknowledged(stores[index], event, deadline, unavailable)
+                    sent[index].add(event)
+                    if n % 5 == 0:  # a resend of an acknowledged event: never counted twice
+                        assert _send_until_acknowledged(stores[index], event, deadline, unavailable) == DUPLICATE
+            except BaseException as error:  # reported by the main thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(len(stores))]
+        for thread in threads:
+            thread.start()
+        while sum(map(len, sent)) < 300 and any(t.is_alive() for t in threads):
+            time.sleep(0.01)
+        victim.process.kill()
+        killed_at = sum(map(len, sent))
+        for thread in threads:
+            thread.join(60)
+        assert not errors, errors[:3]
+        distinct = set().union(*sent)
+        totals = {}
+        for event in distinct:
+            totals[(event.experiment, event.variant)] = totals.get((event.experiment, event.variant), 0) + 1
+        counts = _retry_until(deadline, lambda: stores[0].results("ns:{x}", experiments))
+        measured = {(c.name, v): c.count("participate", v) for c in counts for v in "AB"}
+        assert measured == {key: totals.get(key, 0) for key in measured}
+        assert sum(measured.values()) == len(distinct) == 1200
+        print(f"failover: master killed after {killed_at} events; {len(distinct)} distinct events counted once; "
+              f"{len(unavailable)} answers were 503 then retried")
+        assert unavailable, "the kill should have been noticed by some writer"
+    finally:
+        with_cluster.stop()
