@@ -11,6 +11,8 @@ Layout (``T`` is the experiment's hash tag, see :func:`hash_tag`):
     Hash of per-day counters. Field ``["YYYYMMDD","event","variant"]``
     (JSON), value the count. Totals are the sum over days, so one HINCRBY
     per event keeps both the total and the daily chart.
+``lamed:{T}:variants:["namespace","experiment"]``
+    Set of the experiment's variant names (bounds variants per experiment).
 ``lamed:experiments:["namespace"]``
     Set of experiment names that have counters in the namespace.
 ``lamed:namespaces``
@@ -86,3 +88,8 @@ class DayCount(NamedTuple):
 def parse_day_field(field: bytes) -> DayCount:
     day, event, variant = json.loads(field)
     return DayCount(day, event, variant)
+
+
+def variants_key(namespace: str, experiment: str, tag: bytes | None = None) -> bytes:
+    tag = tag or hash_tag(namespace, experiment)
+    return b"lamed:" + tag + b":variants:" + _json([namespace, experiment])
