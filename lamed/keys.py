@@ -17,6 +17,13 @@ Layout (``T`` is the experiment's hash tag, see :func:`hash_tag`):
     Set of experiment names that have counters in the namespace.
 ``lamed:namespaces``
     Set of namespaces that have experiments.
+``lamed:definitions``
+    Hash of experiment definitions (runtime config, :mod:`lamed.definitions`).
+    Field ``["namespace","experiment"]`` (JSON), value the definition as JSON.
+    One key, read whole by each process's definition cache once per TTL;
+    every write touches only this key, so no hash tag is needed.
+``lamed:preflight``
+    Written, read back and deleted by ``lamed preflight`` (expires in 60 s).
 
 Every key one tracking transaction touches (flag and counts) carries the same
 Redis Cluster hash tag ``{T}``, so the transaction runs unchanged on Redis
@@ -93,3 +100,20 @@ def parse_day_field(field: bytes) -> DayCount:
 def variants_key(namespace: str, experiment: str, tag: bytes | None = None) -> bytes:
     tag = tag or hash_tag(namespace, experiment)
     return b"lamed:" + tag + b":variants:" + _json([namespace, experiment])
+
+
+DEFINITIONS = b"lamed:definitions"
+
+
+def definition_field(namespace: str, experiment: str) -> bytes:
+    return _json([namespace, experiment])
+
+
+def parse_definition_field(field: bytes) -> tuple[str, str]:
+    namespace, experiment = json.loads(field)
+    return namespace, experiment
+
+
+def preflight_key() -> bytes:
+    """The scratch key ``lamed preflight`` writes to prove Redis is writable."""
+    return b"lamed:preflight"

@@ -3,9 +3,9 @@ function of the core, shape the response."""
 
 from chalice import Chalice
 
-from lamed.routes import dashboard, ops, results, tracking
+from lamed.routes import assignment, dashboard, ops, results, tracking
 
 
 def register_all(app: Chalice) -> None:
-    for blueprint in (tracking.blueprint, results.blueprint, ops.blueprint, dashboard.blueprint):
+    for blueprint in (tracking.blueprint, results.blueprint, ops.blueprint, assignment.blueprint, dashboard.blueprint):
         app.register_blueprint(blueprint)

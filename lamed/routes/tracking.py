@@ -3,15 +3,19 @@ sends it, ``POST /track`` for one event or a batch. CORS ``*``."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 from chalice import Blueprint, Response
 
 from lamed import runtime
+from lamed.definitions import not_counted_reason
 from lamed.events import InvalidInput, event_from_mapping, parse_body
 from lamed.routes.http import PUBLIC_CORS, handles_errors, json_response
 
 blueprint = Blueprint(__name__)
 
 TRACK_PATH = "/track"
+NOT_COUNTED = "not_counted"
 
 
 def _query(request) -> dict:
@@ -25,6 +29,9 @@ def track_view() -> Response:
         return Response(body="", status_code=204, headers=PUBLIC_CORS)
     if request.method == "GET":
         event = event_from_mapping(_query(request))
+        skipped = _not_counted(event)
+        if skipped:
+            return json_response(skipped, 200, PUBLIC_CORS)
         outcome = runtime.store().track(event)
         return json_response({"status": outcome}, 200, PUBLIC_CORS)
     return _track_posted(request)
@@ -32,21 +39,36 @@ def track_view() -> Response:
 
 def _track_posted(request) -> Response:
     parsed = parse_body(_raw_body(request), request.headers.get("content-type"))
-    valid = [item for item in parsed.items if not isinstance(item, InvalidInput)]
+    skipped = [_not_counted(item) for item in parsed.items]
+    valid = [item for item, skip in zip(parsed.items, skipped) if not skip and not isinstance(item, InvalidInput)]
     outcomes = iter(runtime.store().track_many(valid)) if valid else iter(())
     if not parsed.is_batch:
-        return json_response({"status": next(outcomes)}, 200, PUBLIC_CORS)
+        return json_response(skipped[0] or {"status": next(outcomes)}, 200, PUBLIC_CORS)
     results = []
-    for item in parsed.items:
+    for item, skip in zip(parsed.items, skipped):
         if isinstance(item, InvalidInput):
             results.append({"status": "invalid", **item.to_dict()})
+        elif skip:
+            results.append(skip)
         else:
             results.append({"status": next(outcomes)})
     summary = {
         status: sum(1 for r in results if r["status"] == status) for status in ("counted", "duplicate", "invalid")
     }
+    not_counted = sum(1 for r in results if r["status"] == NOT_COUNTED)
+    if not_counted:  # only then, so batches of experiments without definitions keep their shape
+        summary[NOT_COUNTED] = not_counted
     status_code = 400 if summary["invalid"] else 200
     return json_response({**summary, "results": results}, status_code, PUBLIC_CORS)
+
+
+def _not_counted(item) -> Optional[dict]:
+    """Events of a paused or stopped experiment (lamed.definitions) get a 200
+    that says so, without being counted. One cached dict lookup otherwise."""
+    if isinstance(item, InvalidInput):
+        return None
+    reason = not_counted_reason(item.namespace, item.experiment)
+    return {"status": NOT_COUNTED, "reason": reason} if reason else None
 
 
 def _raw_body(request) -> bytes:

@@ -1,0 +1,431 @@
+"""Experiment definitions: the runtime config of server-side assignment.
+
+A definition (per namespace and experiment) holds the variants and their
+weights, the control, coverage, ordered targeting rules, forced variants for
+QA, the lifecycle status and, once stopped, the winner. It is validated on
+write (unknown fields refused, errors name the field), stored as JSON in one
+Redis hash (see :func:`lamed.keys.definition_field`) and read by running
+handlers through a per-process cache with a TTL, so a change reaches every
+handler within the TTL without redeploy or restart.
+
+Experiments without a definition keep working exactly as before: the only
+cost on the tracking path is one dict lookup in the cached snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+import redis
+
+from lamed import keys, runtime
+from lamed.events import MAX_NAME_CHARS, MAX_UUID_CHARS, InvalidInput
+from lamed.settings import Settings, SettingsError
+from lamed.store import StoreUnavailable
+
+log = logging.getLogger("lamed")
+
+DRAFT, RUNNING, PAUSED, STOPPED = "draft", "running", "paused", "stopped"
+STATUSES = (DRAFT, RUNNING, PAUSED, STOPPED)
+# Tracking of these is answered 200 ``not_counted``: the experiment is over or on hold.
+NOT_COUNTED_STATUSES = (PAUSED, STOPPED)
+
+OPERATORS = ("eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte")
+NUMERIC_OPERATORS = ("lt", "lte", "gt", "gte")
+LIST_OPERATORS = ("in", "not_in")
+
+MAX_VARIANTS = 50
+MAX_RULES = 100
+MAX_LIST_VALUES = 1000
+MAX_FORCED = 10_000
+MAX_DEFINITION_BYTES = 512 * 1024
+
+DEFAULT_CACHE_SECONDS = 10.0
+CACHE_SECONDS_ENV = "LAMED_DEFINITION_CACHE_SECONDS"
+CACHE_SECONDS_SETTING = "definition_cache_seconds"
+
+DEFINITION_FIELDS = ("variants", "control", "coverage", "rules", "forced", "status", "winner", "seed", "description")
+RULE_FIELDS = ("attribute", "op", "value", "variant", "exclude")
+
+
+class DefinitionNotFound(LookupError):
+    pass
+
+
+class DefinitionExists(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``attribute op value`` on user attributes; pins ``variant`` or excludes."""
+
+    attribute: str
+    op: str
+    value: Any
+    variant: Optional[str] = None
+    exclude: bool = False
+
+    def to_dict(self) -> dict:
+        body = {"attribute": self.attribute, "op": self.op, "value": self.value}
+        if self.exclude:
+            body["exclude"] = True
+        else:
+            body["variant"] = self.variant
+        return body
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    variants: Mapping[str, float]  # variant -> weight, in the order given
+    control: str
+    coverage: float = 100.0  # percent of users in the experiment
+    rules: tuple = ()
+    forced: Mapping[str, str] = field(default_factory=dict)  # user id -> variant
+    status: str = DRAFT
+    winner: Optional[str] = None
+    seed: str = ""  # hash seed; empty means the name
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.seed:
+            object.__setattr__(self, "seed", self.name)
+
+    def to_dict(self) -> dict:
+        return {
+            "variants": dict(self.variants),
+            "control": self.control,
+            "coverage": self.coverage,
+            "rules": [rule.to_dict() for rule in self.rules],
+            "forced": dict(self.forced),
+            "status": self.status,
+            "winner": self.winner,
+            "seed": self.seed,
+            "description": self.description,
+        }
+
+    def public_dict(self, namespace: str) -> dict:
+        return {"namespace": namespace, "experiment": self.name, **self.to_dict()}
+
+
+# -- validation ---------------------------------------------------------
+
+
+def _text(value: Any, field_name: str, limit: int = MAX_NAME_CHARS) -> str:
+    if not isinstance(value, str) or value == "":
+        raise InvalidInput(f"{field_name} must be a non-empty string", field_name)
+    if len(value) > limit:
+        raise InvalidInput(f"{field_name} is longer than {limit} characters", field_name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{field_name} is not valid UTF-8", field_name) from None
+    return value
+
+
+def _number(value: Any, field_name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(f"{field_name} must be a finite number", field_name)
+    return value
+
+
+def _refuse_unknown(data: Mapping[str, Any], allowed: tuple, prefix: str) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidInput(
+            f"unknown field {prefix}{unknown[0]!r}; allowed: {', '.join(allowed)}", f"{prefix}{unknown[0]}"
+        )
+
+
+def _mapping(value: Any, field_name: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field_name} must be a JSON object", field_name)
+    return value
+
+
+def definition_from_dict(name: Any, data: Any) -> Definition:
+    """Validates a definition document; raises InvalidInput naming the field."""
+    name = _text(name, "experiment")
+    data = _mapping(data, "definition")
+    _refuse_unknown(data, DEFINITION_FIELDS, "")
+    variants = _variants(data.get("variants"))
+    control = _member(data.get("control", next(iter(variants))), variants, "control")
+    coverage = _number(data.get("coverage", 100), "coverage")
+    if not 0 <= coverage <= 100:
+        raise InvalidInput("coverage must be between 0 and 100 (percent)", "coverage")
+    status = data.get("status", DRAFT)
+    if status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", "status")
+    winner = data.get("winner")
+    if status == STOPPED:
+        winner = _member(winner, variants, "winner")
+    elif winner is not None:
+        raise InvalidInput("winner is only allowed when status is stopped", "winner")
+    seed = data.get("seed") or name
+    description = data.get("description", "")
+    if not isinstance(description, str) or len(description) > 2000:
+        raise InvalidInput("description must be a string of at most 2000 characters", "description")
+    definition = Definition(
+        name=name,
+        variants=variants,
+        control=control,
+        coverage=coverage,
+        rules=_rules(data.get("rules", []), variants),
+        forced=_forced(data.get("forced", {}), variants),
+        status=status,
+        winner=winner,
+        seed=_text(seed, "seed"),
+        description=description,
+    )
+    if len(encode(definition)) > MAX_DEFINITION_BYTES:
+        raise InvalidInput(f"definition is larger than {MAX_DEFINITION_BYTES} bytes", "definition")
+    return definition
+
+
+def _variants(value: Any) -> dict:
+    variants = _mapping(value, "variants")
+    if not variants:
+        raise InvalidInput("variants must name at least one variant", "variants")
+    if len(variants) > MAX_VARIANTS:
+        raise InvalidInput(f"at most {MAX_VARIANTS} variants", "variants")
+    weights = {}
+    for variant, weight in variants.items():
+        _text(variant, "variants")
+        weights[variant] = _number(weight, f"variants.{variant}")
+        if weight < 0:
+            raise InvalidInput(f"weight of {variant!r} must not be negative", f"variants.{variant}")
+    if sum(weights.values()) <= 0:
+        raise InvalidInput("weights must have a positive sum", "variants")
+    return weights
+
+
+def _member(value: Any, variants: Mapping[str, float], field_name: str) -> str:
+    if not isinstance(value, str) or value not in variants:
+        raise InvalidInput(f"{field_name} must be one of the variants: {', '.join(variants)}", field_name)
+    return value
+
+
+def _rules(value: Any, variants: Mapping[str, float]) -> tuple:
+    if not isinstance(value, list):
+        raise InvalidInput("rules must be a list", "rules")
+    if len(value) > MAX_RULES:
+        raise InvalidInput(f"at most {MAX_RULES} rules", "rules")
+    return tuple(_rule(item, variants, f"rules[{index}]") for index, item in enumerate(value))
+
+
+def _rule(item: Any, variants: Mapping[str, float], where: str) -> Rule:
+    item = _mapping(item, where)
+    _refuse_unknown(item, RULE_FIELDS, f"{where}.")
+    op = item.get("op")
+    if op not in OPERATORS:
+        raise InvalidInput(f"{where}.op must be one of {', '.join(OPERATORS)}", f"{where}.op")
+    exclude = item.get("exclude", False)
+    if not isinstance(exclude, bool):
+        raise InvalidInput(f"{where}.exclude must be true or false", f"{where}.exclude")
+    if exclude == ("variant" in item):
+        raise InvalidInput(f"{where} must either pin a variant or set exclude: true", f"{where}.variant")
+    return Rule(
+        attribute=_text(item.get("attribute"), f"{where}.attribute"),
+        op=op,
+        value=_rule_value(item.get("value"), op, f"{where}.value"),
+        variant=None if exclude else _member(item.get("variant"), variants, f"{where}.variant"),
+        exclude=exclude,
+    )
+
+
+def _rule_value(value: Any, op: str, field_name: str) -> Any:
+    if op in NUMERIC_OPERATORS:
+        return _number(value, field_name)
+    if op in LIST_OPERATORS:
+        if not isinstance(value, list) or not 0 < len(value) <= MAX_LIST_VALUES:
+            raise InvalidInput(f"{field_name} must be a list of 1 to {MAX_LIST_VALUES} values", field_name)
+        return [_scalar(option, field_name) for option in value]
+    return _scalar(value, field_name)
+
+
+def _scalar(value: Any, field_name: str) -> Any:
+    if isinstance(value, str):
+        return _text(value, field_name)
+    if isinstance(value, bool):
+        return value
+    return _number(value, field_name)
+
+
+def _forced(value: Any, variants: Mapping[str, float]) -> dict:
+    forced = _mapping(value, "forced")
+    if len(forced) > MAX_FORCED:
+        raise InvalidInput(f"at most {MAX_FORCED} forced users", "forced")
+    for user_id, variant in forced.items():
+        _text(user_id, "forced", MAX_UUID_CHARS)
+        _member(variant, variants, f"forced.{user_id}")
+    return dict(forced)
+
+
+def encode(definition: Definition) -> bytes:
+    return json.dumps(definition.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode(name: str, raw: bytes) -> Definition:
+    return definition_from_dict(name, json.loads(raw))
+
+
+# -- persistence --------------------------------------------------------
+
+# Compare-and-set of one hash field: single-key, so it runs on Redis Cluster too.
+_REPLACE_IF_UNCHANGED = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
+class DefinitionStore:
+    """Definitions in Redis. Redis trouble surfaces as StoreUnavailable."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def get(self, namespace: str, name: str) -> Optional[Definition]:
+        raw = self._call(self.client.hget, keys.DEFINITIONS, keys.definition_field(namespace, name))
+        return None if raw is None else decode(name, raw)
+
+    def all(self) -> dict:
+        """Every valid definition: ``{(namespace, name): Definition}``.
+
+        A stored document that no longer validates is skipped with a warning,
+        so one bad entry cannot break tracking of everything else."""
+        stored = self._call(self.client.hgetall, keys.DEFINITIONS)
+        found = {}
+        for raw_field, raw in stored.items():
+            namespace, name = keys.parse_definition_field(raw_field)
+            try:
+                found[(namespace, name)] = decode(name, raw)
+            except (InvalidInput, ValueError) as error:
+                log.warning("skipping invalid definition %r/%r: %s", namespace, name, error)
+        return found
+
+    def list(self, namespace: str) -> list:
+        everything = self.all()
+        return [everything[key] for key in sorted(everything) if key[0] == namespace]
+
+    def create(self, namespace: str, definition: Definition) -> None:
+        field_name = keys.definition_field(namespace, definition.name)
+        if not self._call(self.client.hsetnx, keys.DEFINITIONS, field_name, encode(definition)):
+            raise DefinitionExists(f"experiment {definition.name!r} already has a definition")
+
+    def put(self, namespace: str, definition: Definition) -> bool:
+        """Creates or replaces; True if it was created."""
+        field_name = keys.definition_field(namespace, definition.name)
+        return bool(self._call(self.client.hset, keys.DEFINITIONS, field_name, encode(definition)))
+
+    def update(self, namespace: str, name: str, change: Callable[[Definition], Definition]) -> Definition:
+        """Applies ``change`` to the stored definition, retrying if a concurrent
+        writer changed it in between (compare-and-set)."""
+        field_name = keys.definition_field(namespace, name)
+        for _ in range(10):
+            raw = self._call(self.client.hget, keys.DEFINITIONS, field_name)
+            if raw is None:
+                raise DefinitionNotFound(f"experiment {name!r} has no definition")
+            changed = change(decode(name, raw))
+            replaced = self._call(
+                self.client.eval, _REPLACE_IF_UNCHANGED, 1, keys.DEFINITIONS, field_name, raw, encode(changed)
+            )
+            if replaced:
+                return changed
+        raise StoreUnavailable("definition changed concurrently too often; retry")
+
+    def delete(self, namespace: str, name: str) -> bool:
+        field_name = keys.definition_field(namespace, name)
+        return bool(self._call(self.client.hdel, keys.DEFINITIONS, field_name))
+
+    def _call(self, operation: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return operation(*args)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+            raise StoreUnavailable(str(error)) from None
+        except redis.RedisError as error:
+            raise StoreUnavailable(f"redis error: {error}") from None
+
+
+def read_definitions(namespace: str) -> list:
+    """The namespace's definitions, for the dashboard and other readers."""
+    return DefinitionStore(runtime.store().client).list(namespace)
+
+
+# -- the per-process cache ---------------------------------------------
+
+
+class DefinitionCache:
+    """A snapshot of all definitions, reloaded (one HGETALL) once it is older
+    than ``ttl_seconds``: a running handler sees a change within the TTL.
+
+    Thread-safe without a lock: the snapshot is replaced whole; two threads
+    may both reload once, which is harmless."""
+
+    def __init__(self, load: Callable[[], dict], ttl_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self._load = load
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._snapshot: dict = {}
+        self._expires = -math.inf
+
+    def get(self, namespace: str, name: str) -> Optional[Definition]:
+        if self._clock() >= self._expires:
+            self.refresh()
+        return self._snapshot.get((namespace, name))
+
+    def refresh(self) -> None:
+        loaded_at = self._clock()
+        self._snapshot = self._load()
+        self._expires = loaded_at + self._ttl
+
+
+def cache_ttl_seconds(settings: Settings, environ: Optional[Mapping[str, str]] = None) -> float:
+    """``LAMED_DEFINITION_CACHE_SECONDS`` or ``definition_cache_seconds`` in the
+    config file; 10 s by default, 0 disables the cache."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(CACHE_SECONDS_ENV, settings.extra.get(CACHE_SECONDS_SETTING, DEFAULT_CACHE_SECONDS))
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{CACHE_SECONDS_SETTING} must be a number of seconds, got {value!r}") from None
+    if not 0 <= seconds <= 3600:
+        raise SettingsError(f"{CACHE_SECONDS_SETTING} must be between 0 and 3600 seconds")
+    return seconds
+
+
+_process_cache: Optional[tuple] = None  # (redis client, DefinitionCache)
+
+
+def cached_definition(namespace: str, name: str) -> Optional[Definition]:
+    """The definition as the running handler sees it (at most TTL old)."""
+    global _process_cache
+    client = runtime.store().client
+    if _process_cache is None or _process_cache[0] is not client:
+        ttl = cache_ttl_seconds(runtime.settings())
+        _process_cache = (client, DefinitionCache(DefinitionStore(client).all, ttl))
+    return _process_cache[1].get(namespace, name)
+
+
+def not_counted_reason(namespace: str, experiment: str) -> Optional[str]:
+    """``paused`` or ``stopped`` when tracking of the experiment must not
+    count; None otherwise (and for experiments without a definition)."""
+    definition = cached_definition(namespace, experiment)
+    if definition is not None and definition.status in NOT_COUNTED_STATUSES:
+        return definition.status
+    return None
+
+
+def updated(definition: Definition, changes: Mapping[str, Any]) -> Definition:
+    """The definition with some fields replaced, validated again."""
+    return definition_from_dict(definition.name, {**definition.to_dict(), **changes})
+
