@@ -14,9 +14,11 @@ from html import escape
 from typing import NamedTuple, Optional, Sequence
 
 PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
-WIDTH = 480  # viewBox units; the SVG scales to its container (phones included)
+WIDTH = 400  # viewBox units; the SVG scales to its container (phones included)
+RATE_LEFT = 130  # room for variant labels left of the rate axis
+PLOT_HEIGHT = 150
 FONT = 'font-family="system-ui, sans-serif"'
-LABEL_CHARS = 18
+LABEL_CHARS = 16
 
 
 class RateBar(NamedTuple):
@@ -64,7 +66,7 @@ def _percent(value: float) -> str:
 
 def rate_chart(bars: Sequence[RateBar], title: str = "Conversion rate, 95% interval") -> str:
     """Horizontal dot-and-whisker chart: each variant's rate with its interval."""
-    row, top, left, right = 34, 14, 150, WIDTH - 16
+    row, top, left, right = 34, 14, RATE_LEFT, WIDTH - 16
     highs = [bar.high for bar in bars if bar.high is not None]
     ticks = nice_ticks(max(highs, default=0.0) or 0.01)
     scale = (right - left) / ticks[-1]
@@ -73,7 +75,7 @@ def rate_chart(bars: Sequence[RateBar], title: str = "Conversion rate, 95% inter
     for index, bar in enumerate(bars):
         y = top + row * index + row / 2
         body.append(
-            f'<text x="{left - 8}" y="{y + 5:g}" text-anchor="end" font-size="14" {FONT}>{_text(bar.label)}</text>'
+            f'<text x="{left - 8}" y="{y + 5:g}" text-anchor="end" font-size="15" {FONT}>{_text(bar.label)}</text>'
         )
         if bar.rate is None:
             body.append(f'<text x="{left + 4}" y="{y + 5:g}" font-size="13" fill="#6b7280" {FONT}>no trials</text>')
@@ -101,7 +103,7 @@ def _axis_x(ticks: list[float], left: float, scale: float, top: float, bottom: f
         x = left + scale * tick
         parts.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom:g}" stroke="#e5e7eb"/>'
-            f'<text x="{x:.1f}" y="{bottom + 16:g}" text-anchor="middle" font-size="12" fill="#4b5563" {FONT}>'
+            f'<text x="{x:.1f}" y="{bottom + 16:g}" text-anchor="middle" font-size="13" fill="#4b5563" {FONT}>'
             f"{_percent(tick)}</text>"
         )
     return "".join(parts)
@@ -120,15 +122,16 @@ def daily_chart(days: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]
 
     ``days`` are consecutive ISO dates and each series has one count per day.
     """
-    left, right, top, plot_height = 48, WIDTH - 16, 12, 150
+    left, right, top, plot_height = 44, WIDTH - 16, 12, PLOT_HEIGHT
     bottom = top + plot_height
     ticks = nice_ticks(max((max(counts, default=0) for _, counts in series), default=0) or 1, 3)
     y_scale = plot_height / ticks[-1]
     x_step = (right - left) / max(len(days) - 1, 1)
-    body = [_axis_y(ticks, left, right, bottom, y_scale), _day_labels(days, left, x_step, bottom)]
+    first_x = left if len(days) > 1 else (left + right) / 2  # a single day sits in the middle
+    body = [_axis_y(ticks, left, right, bottom, y_scale), _day_labels(days, first_x, x_step, bottom)]
     for index, (label, counts) in enumerate(series):
-        points = [(left + x_step * i, bottom - y_scale * count) for i, count in enumerate(counts)]
-        body.append(_line(points, colour(index), label, days, counts))
+        points = [(first_x + x_step * i, bottom - y_scale * count) for i, count in enumerate(counts)]
+        body.append(_line(points, index, label, days, counts))
     legend_top = bottom + 34
     body.extend(_legend(series, legend_top))
     return _svg(legend_top + 20 * math.ceil(len(series) / 2) + 4, title, body)
@@ -140,7 +143,7 @@ def _axis_y(ticks: list[float], left: float, right: float, bottom: float, scale:
         y = bottom - scale * tick
         parts.append(
             f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>'
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12" fill="#4b5563" {FONT}>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="13" fill="#4b5563" {FONT}>'
             f"{tick:g}</text>"
         )
     return "".join(parts)
@@ -154,29 +157,32 @@ def _day_labels(days: Sequence[str], left: float, step: float, bottom: float) ->
     anchors = {0: "start", len(days) - 1: "end"} if len(days) > 1 else {0: "middle"}
     return "".join(
         f'<text x="{left + step * i:.1f}" y="{bottom + 18:g}" text-anchor="{anchors.get(i, "middle")}" '
-        f'font-size="12" fill="#4b5563" {FONT}>{escape(days[i][5:])}</text>'
+        f'font-size="13" fill="#4b5563" {FONT}>{escape(days[i][5:])}</text>'
         for i in shown
     )
 
 
-def _line(points: list, fill: str, label: str, days: Sequence[str], counts: Sequence[int]) -> str:
+def _line(points: list, index: int, label: str, days: Sequence[str], counts: Sequence[int]) -> str:
+    """Every other series is dashed, so equal series stay visible on top of each other."""
+    fill = colour(index)
+    dash = ' stroke-dasharray="7 4"' if index % 2 else ""
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
     dots = "".join(
         f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{fill}"><title>{_text(label, 200)}, {escape(day)}: '
         f"{count}</title></circle>"
         for (x, y), day, count in zip(points, days, counts)
     )
-    return f'<polyline points="{path}" fill="none" stroke="{fill}" stroke-width="2.5"/>{dots}'
+    return f'<polyline points="{path}" fill="none" stroke="{fill}" stroke-width="2.5"{dash}/>{dots}'
 
 
 def _legend(series: Sequence[tuple[str, Sequence[int]]], top: float) -> list[str]:
     """Two columns of colour swatches with the series labels."""
     parts = []
     for index, (label, _) in enumerate(series):
-        x = 48 + (index % 2) * (WIDTH / 2 - 24)
+        x = 44 + (index % 2) * (WIDTH / 2 - 22)
         y = top + 20 * (index // 2)
         parts.append(
             f'<rect x="{x}" y="{y - 10:g}" width="12" height="12" rx="2" fill="{colour(index)}"/>'
-            f'<text x="{x + 18}" y="{y:g}" font-size="14" {FONT}>{_text(label, 24)}</text>'
+            f'<text x="{x + 18}" y="{y:g}" font-size="15" {FONT}>{_text(label, 20)}</text>'
         )
     return parts

@@ -69,12 +69,15 @@ class ExperimentView:
 
     @property
     def best(self) -> Optional[tuple[str, str, float]]:
-        """(goal, variant, probability to be best) on the first comparable goal."""
-        for goal in self.goals:
-            if goal.comparable:
-                row = max(goal.stats.variants, key=lambda r: r.prob_best)
-                return goal.name, row.label, row.prob_best
-        return None
+        """(goal, variant, probability to be best): the clearest leader among
+        the goals with enough data to compare, or None."""
+        leaders = [
+            (goal.name, row.label, row.prob_best)
+            for goal in self.goals
+            if goal.comparable
+            for row in [max(goal.stats.variants, key=lambda r: r.prob_best)]
+        ]
+        return max(leaders, key=lambda leader: leader[2], default=None)
 
 
 def experiment_view(

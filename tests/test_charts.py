@@ -36,7 +36,7 @@ def test_rate_chart_draws_each_rate_and_interval_to_scale():
     dots = root.findall(f"{SVG}circle")
     assert len(dots) == 2
     ticks = charts.nice_ticks(0.25)
-    left, right = 150, charts.WIDTH - 16
+    left, right = charts.RATE_LEFT, charts.WIDTH - 16
     scale = (right - left) / ticks[-1]
     assert float(dots[0].get("cx")) == pytest.approx(left + scale * 0.10, abs=0.06)
     assert float(dots[1].get("cx")) == pytest.approx(left + scale * 0.20, abs=0.06)
@@ -79,7 +79,7 @@ def test_daily_chart_has_one_point_per_day_and_series_and_a_legend():
     assert len(root.findall(f"{SVG}rect")) == 2  # legend swatches
     highest = min(float(c.get("cy")) for c in root.findall(f"{SVG}circle"))
     lowest = max(float(c.get("cy")) for c in root.findall(f"{SVG}circle"))
-    assert lowest - highest == pytest.approx(150 * 5 / charts.nice_ticks(5, 3)[-1], abs=0.1)
+    assert lowest - highest == pytest.approx(charts.PLOT_HEIGHT * 5 / charts.nice_ticks(5, 3)[-1], abs=0.1)
     assert root.find(f"{SVG}title").text == "Trials per day"
 
 
