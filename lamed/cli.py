@@ -32,27 +32,40 @@ def settings_or_fail():
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Processes; more than 1 runs gunicorn (pip install 'lamed[server]'), 1 a threaded server.",
+)
+def serve(host: str, port: int, workers: int) -> None:
     """Run the Lamed API locally.
 
     With no Redis configured (LAMED_REDIS_URL or `lamed configure`), starts an
     embedded redis-server keeping its data in ~/.lamed/redis: for trying
-    things out, not for production.
+    things out, not for production. For production outside Lambda, use
+    --workers N (about one per core) with your own Redis.
     """
     from lamed.embedded import EmbeddedRedisError
-    from lamed.server import make_wsgi_server, prepare
+    from lamed.server import gunicorn_available, make_wsgi_server, prepare
 
     settings = settings_or_fail()
+    if workers > 1 and not gunicorn_available():
+        click.echo("gunicorn is not installed (pip install 'lamed[server]'): serving with one threaded process")
+        workers = 1
     try:
         services = prepare(settings)
     except EmbeddedRedisError as error:
         fail(str(error))
-    try:
-        server = make_wsgi_server(host, port)
-    except OSError as error:
-        services.close()
-        fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
-    url = f"http://{host}:{server.server_port}"
+    server = None
+    if workers == 1:
+        try:
+            server = make_wsgi_server(host, port)
+        except OSError as error:
+            services.close()
+            fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
+    url = f"http://{host}:{server.server_port if server else port}"
     if services.embedded:
         click.echo(
             f"Redis: embedded redis-server on {services.embedded.url} (data in {services.embedded.data_dir}); "
@@ -67,6 +80,9 @@ def serve(host: str, port: int) -> None:
         f"Lamed is serving on {url} (Ctrl-C to stop)",
     )
     sys.stdout.flush()
+    if server is None:
+        _serve_with_gunicorn(services, host, port, workers)
+        return
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         server.serve_forever()
@@ -97,6 +113,19 @@ def dashboard(url: str, print_url: bool) -> None:
     if not webbrowser.open(target):
         fail(f"no browser to open; visit {target}")
     click.echo(f"Opened {target} (log in with the API key)")
+
+
+def _serve_with_gunicorn(services, host: str, port: int, workers: int) -> None:
+    """gunicorn's master runs here; the embedded Redis (if any) stays one
+    process for all workers and stops when the master does."""
+    from lamed.server import gunicorn_options, run_gunicorn
+
+    click.echo(f"Workers: {workers} gunicorn processes")
+    sys.stdout.flush()
+    try:
+        run_gunicorn(gunicorn_options(host, port, workers))
+    finally:
+        services.close()
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

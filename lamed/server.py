@@ -65,3 +65,58 @@ def make_wsgi_server(host: str, port: int, wsgi_app: Optional[Callable] = None) 
 
         wsgi_app = application()
     return make_server(host, port, wsgi_app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+
+
+class GunicornMissing(RuntimeError):
+    pass
+
+
+def gunicorn_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("gunicorn") is not None
+
+
+def gunicorn_options(host: str, port: int, workers: int, threads: int = 4) -> dict:
+    """Threaded workers keep HTTP connections alive; the app is loaded once in
+    the master (no Redis connection at import) and each worker opens its own
+    pool on first use, so no socket is shared across the fork."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "preload_app": True,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "timeout": 30,
+        "graceful_timeout": 5,
+        "keepalive": 5,
+        "backlog": 1024,
+    }
+
+
+def run_gunicorn(options: dict, wsgi_app: Optional[Callable] = None) -> None:
+    """Serves the WSGI app with gunicorn until it is stopped (SIGINT/SIGTERM).
+
+    Runs gunicorn's master in this process, so services prepared before
+    (the embedded Redis) are started once, not per worker."""
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        raise GunicornMissing("gunicorn is not installed: pip install 'lamed[server]'") from None
+
+    class _LamedGunicorn(BaseApplication):
+        def load_config(self) -> None:
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self) -> Callable:
+            if wsgi_app is not None:
+                return wsgi_app
+            from lamed.wsgi import application
+
+            return application()
+
+    _LamedGunicorn().run()

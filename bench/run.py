@@ -1,0 +1,234 @@
+"""Runs every figure, ours beside Lamed 0.4.3, on one redis-server it starts,
+and prints the markdown table (``.venv/bin/python -m bench``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from bench import coldstart, http_load, legacy, machine
+from bench.report import Row, machine_line, median, number, ratio, table
+from lamed.embedded import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+DRIVER = ROOT / "bench" / "driver.py"
+
+
+@dataclass
+class Side:
+    impl: str
+    python: Path
+    cwd: Path
+    env: dict
+    import_statement: str
+
+    def drive(self, redis_port: int, figure: str, events: int, runs: int = 1) -> dict:
+        command = [str(self.python), str(DRIVER), "--impl", self.impl, "--redis", f"127.0.0.1:{redis_port}"]
+        command += ["--figure", figure, "--events", str(events), "--runs", str(runs)]
+        # Lamed 0.4.3 logs three lines per event: /dev/null is the cheapest place for them.
+        with tempfile.TemporaryFile("w+") as errors:
+            done = subprocess.run(command, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=errors, text=True)
+            if done.returncode:
+                errors.seek(0, os.SEEK_END)
+                errors.seek(max(0, errors.tell() - 3000))
+                raise SystemExit(f"bench: {self.impl} {figure} failed:\n{errors.read()}")
+        return json.loads(done.stdout)
+
+
+def sides(redis_port: int) -> tuple:
+    base_env = {name: value for name, value in os.environ.items() if not name.startswith(("LAMED_", "PYTHON"))}
+    ours = Side("ours", ROOT / ".venv" / "bin" / "python", ROOT, {**base_env, "PYTHONPATH": str(ROOT)}, "import app")
+    old = legacy.prepare("127.0.0.1", redis_port)
+    lamed = Side("lamed043", old.python, old.workdir, old.environment(base_env), "from lamed import lamed")
+    return ours, lamed
+
+
+@dataclass
+class Options:
+    rounds: int
+    events: int
+    memory_events: int
+    experiments: int
+    cold_runs: int
+    http_seconds: int
+    skip_http: bool
+
+
+def single_event_rows(ours: Side, lamed: Side, port: int, options: Options) -> tuple:
+    """Alternates fresh processes of each side, so drift on a shared machine
+    hits both alike; the median over rounds is reported."""
+    runs: dict = {"ours": [], "lamed043": []}
+    for _ in range(options.rounds):
+        for side in (ours, lamed):
+            runs[side.impl].append(side.drive(port, "single", options.events)["runs"][0])
+    o_rate = median(r["events_per_second"] for r in runs["ours"])
+    l_rate = median(r["events_per_second"] for r in runs["lamed043"])
+
+    def per_event(key: str, digits: int, target: str, limit: float) -> Row:
+        o_value = median(r[key] for r in runs["ours"])
+        l_value = median(r[key] for r in runs["lamed043"])
+        return Row(
+            key.replace("_", " "), number(l_value, digits), number(o_value, digits), "", target, o_value <= limit
+        )
+
+    where = f"median of {options.rounds} processes × {options.events:,} new events"
+    rows = [
+        Row(
+            f"single-event track, events/s, `app.handler` in process ({where})",
+            number(l_rate),
+            number(o_rate),
+            ratio(o_rate, l_rate),
+            "≥ 3× Lamed",
+            o_rate >= 3 * l_rate,
+        ),
+        per_event("commands_per_event", 1, "≤ 6", 6),
+        per_event("round_trips_per_event", 1, "≤ 2", 2),
+        per_event("connections_per_event", 2, "0", 0),
+    ]
+    return rows, l_rate, runs
+
+
+def batch_rows(ours: Side, port: int, lamed_rate: float, options: Options) -> list:
+    runs = ours.drive(port, "batch", options.events * 2, options.rounds)["runs"]
+    rate = median(r["events_per_second"] for r in runs)
+    commands = median(r["commands_per_event"] for r in runs)
+    trips = median(r["round_trips_per_event"] for r in runs)
+    return [
+        Row(
+            f"batch of 100 events, POST /track, events/s (median of {options.rounds} runs)",
+            "n/a",
+            number(rate),
+            f"{ratio(rate, lamed_rate)} Lamed single",
+            "≥ 50× Lamed single",
+            rate >= 50 * lamed_rate,
+        ),
+        Row("batch: commands / round trips per event", "n/a", f"{commands:.2f} / {trips:.3f}", "", "", None),
+    ]
+
+
+def memory_row(ours: Side, lamed: Side, port: int, options: Options) -> Row:
+    o_bytes = ours.drive(port, "memory", options.memory_events)["bytes_per_event"]
+    l_bytes = lamed.drive(port, "memory", options.memory_events)["bytes_per_event"]
+    over = f"`used_memory` delta over {options.memory_events:,} events, 24 h expiry"
+    figure = f"Redis memory per counted event, bytes ({over})"
+    return Row(figure, number(l_bytes), number(o_bytes), ratio(o_bytes, l_bytes, 2), "≤ 100", o_bytes <= 100)
+
+
+def results_rows(ours: Side, lamed: Side, port: int, options: Options) -> list:
+    count = options.experiments
+    o_runs = ours.drive(port, "results", count, options.rounds)["runs"]
+    l_runs = lamed.drive(port, "results", count, options.rounds)["runs"]
+    o_trips, l_trips = median(r["round_trips"] for r in o_runs), median(r["round_trips"] for r in l_runs)
+    o_ms = median(r["seconds"] for r in o_runs) * 1000
+    l_ms = median(r["seconds"] for r in l_runs) * 1000
+    return [
+        Row(
+            f"results for {count:,} experiments: round trips (ours `GET /experiments`, Lamed `all`)",
+            number(l_trips),
+            number(o_trips),
+            "",
+            "constant",
+            o_trips <= 3,
+        ),
+        Row(
+            f"results for {count:,} experiments: ms (median of {options.rounds})",
+            number(l_ms, 1),
+            number(o_ms, 1),
+            f"{ratio(l_ms, o_ms)} faster",
+            "≥ 10× faster",
+            l_ms >= 10 * o_ms,
+        ),
+    ]
+
+
+def cold_start_row(ours: Side, lamed: Side, options: Options) -> tuple:
+    o = coldstart.import_times(ours.python, ours.import_statement, ours.cwd, ours.env, options.cold_runs)
+    l_times = coldstart.import_times(lamed.python, lamed.import_statement, lamed.cwd, lamed.env, options.cold_runs)
+    o_ms, l_ms = median(o["seconds"]) * 1000, median(l_times["seconds"]) * 1000
+    figure = f"cold start: import of the track path in a fresh interpreter, ms (median of {options.cold_runs})"
+    row = Row(figure, number(l_ms, 1), number(o_ms, 1), ratio(o_ms, l_ms, 2), "≤ 0.5× Lamed", o_ms <= l_ms / 2)
+    return row, coldstart.heavy_note(o["heavy"])
+
+
+def http_rows(redis_url: str, options: Options) -> tuple:
+    missing = http_load.wrk_missing()
+    if missing or options.skip_http:
+        return [], [missing or "HTTP ingest skipped (--skip-http)"]
+    from lamed.store import Store, connect
+
+    store = Store(connect(redis_url))
+    rows, notes = [], []
+    for workers in sorted({os.cpu_count() or 2, 1}, reverse=True):
+        load = http_load.run(redis_url, store, workers, options.http_seconds)
+        server = f"gunicorn, {workers} gthread workers" if workers > 1 else "threaded server, 1 process"
+        rows.append(
+            Row(
+                f"HTTP ingest, `lamed serve --workers {workers}` ({server}), wrk 2 threads × 32 connections, "
+                f"{options.http_seconds} s: requests/s, p50 / p99 ms",
+                "n/a",
+                f"{number(load['requests_per_second'])}, {load['p50_ms']:.2f} / {load['p99_ms']:.2f}",
+                "",
+                "report",
+                None,
+            )
+        )
+        notes.append(
+            f"--workers {workers}: {load['ok']:,.0f} answered 200, {load['counted']:,} counted in Redis "
+            f"(requests still in flight when wrk stops are counted but not seen by wrk)"
+        )
+    store.client.close()
+    return rows, notes
+
+
+def parse_options(argv: Optional[list]) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for trying the suite out")
+    parser.add_argument("--skip-http", action="store_true", help="leave out the wrk figures")
+    args = parser.parse_args(argv)
+    if args.quick:
+        return Options(
+            rounds=3,
+            events=1000,
+            memory_events=10_000,
+            experiments=1000,
+            cold_runs=5,
+            http_seconds=3,
+            skip_http=args.skip_http,
+        )
+    return Options(
+        rounds=5,
+        events=3000,
+        memory_events=100_000,
+        experiments=1000,
+        cold_runs=15,
+        http_seconds=10,
+        skip_http=args.skip_http,
+    )
+
+
+def main(argv: Optional[list] = None) -> None:
+    options = parse_options(argv)
+    described = machine.describe()
+    with RedisServer() as redis_server:
+        ours, lamed = sides(redis_server.port)
+        port = redis_server.port
+        rows, lamed_rate, _ = single_event_rows(ours, lamed, port, options)
+        rows += batch_rows(ours, port, lamed_rate, options)
+        rows.append(memory_row(ours, lamed, port, options))
+        rows += results_rows(ours, lamed, port, options)
+        cold_row, heavy = cold_start_row(ours, lamed, options)
+        rows.append(cold_row)
+        web_rows, notes = http_rows(redis_server.url, options)
+        rows += web_rows
+    print(table(rows))
+    print()
+    print(machine_line(described))
+    print(f"Our track path {heavy}. " + " ".join(notes))
+    sys.stdout.flush()
