@@ -1,0 +1,5 @@
+"""``python -m lamed``: the same as the ``lamed`` command."""
+
+from lamed.cli import main
+
+main()
