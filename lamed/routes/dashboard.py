@@ -180,11 +180,15 @@ def _experiment(name: str, root: str) -> Response:
     counts = runtime.store().experiment(namespace, name)
     if counts.is_empty:
         return _page("missing.html", root, 404, name=name, namespace=namespace)
+    view = _dashboard().experiment_view(counts, _control(counts), with_charts=True)
+    return _page("experiment.html", root, namespace=namespace, experiment=view)
+
+
+def _control(counts) -> Optional[str]:
     control = _param("control")
     if control is not None and control not in counts.variants:
         raise InvalidInput("control must be one of the experiment's variants", "control")
-    view = _dashboard().experiment_view(counts, control, with_charts=True)
-    return _page("experiment.html", root, namespace=namespace, experiment=view)
+    return control
 
 
 def _track_url() -> str:
@@ -235,7 +239,7 @@ def export() -> Response:
     counts = runtime.store().experiment(_namespace(), name)
     if counts.is_empty:
         raise InvalidInput(f"no data for experiment {name!r}", "experiment")
-    view = _dashboard().experiment_view(counts, _param("control"))
+    view = _dashboard().experiment_view(counts, _control(counts))
     if fmt == "json":
         body, media_type = json.dumps(_dashboard().export_json(view), ensure_ascii=False, indent=2), "application/json"
     else:
