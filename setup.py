@@ -19,6 +19,7 @@ setup(
             "pytest>=8",
             "fakeredis>=2.20",
             "hypothesis>=6",
+            "schemathesis>=4",
             "playwright>=1.40",
             "moto[server]>=5",
             "ruff",

@@ -89,6 +89,7 @@ def requires_api_key(blueprint: Blueprint) -> Callable:
             problem = api_key_problem(blueprint.current_request.headers)
             return problem or view(*args, **kwargs)
 
+        wrapper.requires_api_key = True  # read by lamed.openapi; functools.wraps carries it outwards
         return wrapper
 
     return decorate

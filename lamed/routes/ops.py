@@ -1,4 +1,4 @@
-"""Operational routes: health."""
+"""Operational routes: health, the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -15,3 +15,11 @@ blueprint = Blueprint(__name__)
 def health() -> Response:
     runtime.store().ping()
     return json_response({"status": "ok", "redis": "ok"})
+
+
+@blueprint.route("/openapi.json", methods=["GET"])
+def openapi() -> Response:
+    """Every route, as OpenAPI 3 (built from the route table, see lamed.openapi)."""
+    from lamed.openapi import openapi_document
+
+    return json_response(openapi_document(blueprint.current_app), headers={"Cache-Control": "public, max-age=300"})
