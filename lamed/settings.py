@@ -106,7 +106,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
                 value = [part.strip() for part in value.split(",") if part.strip()]
             return tuple(str(part) for part in value)
     except (TypeError, ValueError) as error:
-        raise SettingsError(f"{source}: {name} must be a {kind}, got {value!r} ({error})") from None
+        expected = {"int": "an integer", "float": "a number", "tuple": "a list"}[kind]
+        raise SettingsError(f"{source}: {name} must be {expected}, got {value!r} ({error})") from None
     if not isinstance(value, str):
         raise SettingsError(f"{source}: {name} must be a string, got {value!r}")
     return value
