@@ -1,0 +1,115 @@
+"""Hostile input: property tests on the event parser, names of any
+characters round-tripping exactly through real Redis without touching any
+other key, and the key-space limits answered with a clear 400."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+from chalice.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lamed import keys, runtime
+from lamed.events import MAX_NAME_CHARS, Event, InvalidInput, event_from_mapping, parse_body
+from lamed.store import COUNTED, Limits, Store, connect
+
+FIELDS = ("namespace", "experiment", "variant", "event", "uuid")
+# Names Alephbet users write, and names built to break a key schema.
+tricky = st.sampled_from(
+    ["my a/b test", "a:b", "{tag}", "}{", '"', "\\", "lamed:namespaces", "ns:counts:x", "\u00e9\u2603"]
+)
+names = st.one_of(tricky, st.text(min_size=1, max_size=40))
+values = st.one_of(st.none(), st.integers(), st.booleans(), st.lists(st.integers(), max_size=2), st.text(max_size=250))
+
+
+@given(st.dictionaries(st.sampled_from(FIELDS + ("extra",)), values))
+def test_parser_accepts_exactly_or_refuses_with_a_field(data):
+    try:
+        event = event_from_mapping(data)
+    except InvalidInput as error:
+        assert error.field in FIELDS and error.message
+        return
+    for field in FIELDS:
+        assert getattr(event, field) == data.get(field, "alephbet" if field == "namespace" else None)
+
+
+@given(st.binary(max_size=300) | st.builds(lambda v: json.dumps(v).encode(), st.recursive(values, st.lists)))
+def test_body_parser_never_raises_anything_but_invalid_input(raw):
+    try:
+        parsed = parse_body(raw, "application/json")
+    except InvalidInput as error:
+        assert error.field
+        return
+    assert all(isinstance(item, (Event, InvalidInput)) for item in parsed.items)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(names, names, names, names), min_size=1, max_size=6))
+def test_names_round_trip_exactly_and_touch_no_other_key(redis_url, identities):
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    store = Store(connect(redis_url))
+    events = [Event(ns, exp, variant, goal, "u") for ns, exp, variant, goal in identities]
+    store.track_many(events)
+    expected: dict = {}
+    for event in set(events):
+        expected.setdefault((event.namespace, event.experiment), set()).add((event.event, event.variant))
+    for (namespace, experiment), pairs in expected.items():
+        assert set(store.experiment(namespace, experiment).totals) == pairs
+        assert experiment in store.experiment_names(namespace)
+    assert set(store.namespaces()) == {namespace for namespace, _ in expected}
+    allowed = {keys.NAMESPACES}
+    for namespace, experiment in expected:
+        allowed |= {keys.counts_key(namespace, experiment), keys.variants_key(namespace, experiment)}
+        allowed.add(keys.experiments_key(namespace))
+    flags = {store._flag(event) for event in events}
+    assert set(client.keys("*")) == allowed | flags
+    client.close()
+    store.client.close()
+
+
+@pytest.fixture
+def limited_client(settings):
+    limited = settings.replace(max_experiments_per_namespace=2, max_variants_per_experiment=2)
+    runtime.install(limited, runtime.build_store(limited))
+    from app import app
+
+    with Client(app) as client:
+        yield client
+    runtime.install(settings.replace(redis_url=None))
+
+
+def _track(client, experiment: str, variant: str) -> tuple:
+    response = client.http.get(f"/track?experiment={experiment}&variant={variant}&event=participate&uuid=u")
+    return response.status_code, json.loads(response.body)
+
+
+def test_limits_refuse_new_experiments_and_variants_with_a_400(limited_client):
+    assert _track(limited_client, "one", "A") == (200, {"status": COUNTED})
+    assert _track(limited_client, "two", "A")[0] == 200
+    status, body = _track(limited_client, "three", "A")
+    assert status == 400 and body["field"] == "experiment" and "2 experiments" in body["error"]
+    assert _track(limited_client, "one", "B")[0] == 200
+    status, body = _track(limited_client, "one", "C")
+    assert status == 400 and body["field"] == "variant"
+    assert _track(limited_client, "one", "A")[0] == 200  # known names still count (as duplicates here)
+
+
+def test_one_batch_cannot_jump_the_experiment_limit(limited_client):
+    batch = [{"experiment": f"e{i}", "variant": "A", "event": "participate", "uuid": "u"} for i in range(3)]
+    response = limited_client.http.post("/track", body=json.dumps(batch), headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert json.loads(response.body)["field"] == "experiment"
+
+
+def test_name_length_limit_is_a_400(limited_client):
+    status, body = _track(limited_client, "x" * (MAX_NAME_CHARS + 1), "A")
+    assert status == 400 and body["field"] == "experiment"
+
+
+def test_limits_are_settings_with_defaults():
+    assert Limits() == Limits(experiments_per_namespace=1000, variants_per_experiment=50)
+    assert runtime.Settings().max_experiments_per_namespace == 1000
