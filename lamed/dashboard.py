@@ -196,6 +196,15 @@ def signed_percent(value: Optional[float], digits: int = 1) -> str:
     return "—" if value is None else f"{value * 100:+.{digits}f}%"
 
 
+def probability(value: Optional[float]) -> str:
+    """A probability to one decimal of a percent, never rounded to a certainty."""
+    if value is None:
+        return "—"
+    if value > 0.999:
+        return "> 99.9%"
+    return "< 0.1%" if value < 0.001 else percent(value, 1)
+
+
 def p_value(value: Optional[float]) -> str:
     if value is None:
         return "—"
@@ -216,7 +225,7 @@ def environment():
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(percent=percent, signed_percent=signed_percent, p_value=p_value)
+    env.filters.update(percent=percent, signed_percent=signed_percent, p_value=p_value, probability=probability)
     env.globals.update(experiment_path=experiment_path, action_path=action_path, COLLECTING=COLLECTING)
     env.globals.update(SIGNIFICANT=SIGNIFICANT, MISMATCH=MISMATCH, MIN_TRIALS=stats.MIN_TRIALS)
     return env

@@ -202,7 +202,7 @@ def test_detail_shows_the_figures_of_lamed_stats(client, cookie, fake_store):
     assert f"{expected[1].rate * 100:.2f}%" in row_b
     assert f"{expected[1].uplift * 100:+.1f}%" in row_b
     assert f"{expected[1].uplift_low * 100:+.1f}%" in row_b
-    assert f"{expected[1].prob_beat_control * 100:.1f}%" in row_b
+    assert expected[1].prob_beat_control > 0.999 and "&gt; 99.9%" in row_b  # not rounded to a certainty
     assert "&lt; 0.0001" in row_b or f"{expected[1].p_value:.4f}" in row_b
     assert "significant" in row_b
     assert html.count("<svg") == 3  # trials per day, rate, conversions per day
@@ -355,3 +355,13 @@ def test_cli_prints_the_dashboard_url():
     result = runner.invoke(main, ["dashboard", "--print-url", "--url", "https://abc.example/api/"])
     assert result.output == "https://abc.example/api/dashboard\n"
     assert runner.invoke(main, ["dashboard", "--url", "ftp://x"]).exit_code == 1
+
+
+def test_figures_are_formatted_without_false_certainty():
+    from lamed import dashboard
+
+    assert [dashboard.probability(p) for p in (None, 0.0, 0.0004, 0.5, 0.9994, 1.0)] == [
+        "—", "< 0.1%", "< 0.1%", "50.0%", "> 99.9%", "> 99.9%",
+    ]  # fmt: skip
+    assert [dashboard.p_value(p) for p in (None, 0.00001, 0.04999)] == ["—", "< 0.0001", "0.0500"]
+    assert dashboard.signed_percent(-0.25) == "-25.0%" and dashboard.percent(0.1234) == "12.34%"
