@@ -139,3 +139,9 @@ def _redact(url: str) -> str:
     scheme, rest = url.split("://", 1)
     credentials, host = rest.rsplit("@", 1)
     return f"{scheme}://***@{host}"
+
+
+from lamed.ops_cli import COMMANDS as OPS_COMMANDS  # noqa: E402 - registered after main exists
+
+for ops_command in OPS_COMMANDS:
+    main.add_command(ops_command)

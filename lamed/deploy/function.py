@@ -1,0 +1,212 @@
+"""The Lambda side: execution role, function code and configuration,
+immutable versions, and the ``live`` alias (with canary routing weights).
+
+The alias description records the version it served before, as JSON
+``{"previous": "N"}``: that is where ``lamed rollback`` goes back to."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from botocore.exceptions import ClientError
+
+from lamed.deploy.aws import Aws, AwsError, is_missing, paginate
+from lamed.deploy.package import Bundle
+from lamed.deploy.plan import ALIAS, DeployPlan, Names
+
+_TRUST_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+_BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+
+@dataclass(frozen=True)
+class AliasState:
+    version: str
+    canary_version: Optional[str] = None
+    canary_weight: float = 0.0
+    previous: Optional[str] = None
+    arn: str = ""
+
+
+def ensure_role(aws: Aws, names: Names) -> str:
+    iam = aws.client("iam")
+    try:
+        return iam.get_role(RoleName=names.role)["Role"]["Arn"]
+    except ClientError as error:
+        if not is_missing(error):
+            raise
+    arn = iam.create_role(RoleName=names.role, AssumeRolePolicyDocument=_TRUST_POLICY)["Role"]["Arn"]
+    iam.attach_role_policy(RoleName=names.role, PolicyArn=_BASIC_EXECUTION)
+    return arn
+
+
+def code_sha256(bundle: Bundle) -> str:
+    """The digest as Lambda reports it (base64 of SHA-256)."""
+    return base64.b64encode(bytes.fromhex(bundle.sha256)).decode("ascii")
+
+
+def upload(aws: Aws, plan: DeployPlan, bundle: Bundle, role_arn: str) -> str:
+    """Creates the function or updates its code and configuration if they
+    differ. Returns "created", "updated" or "unchanged"."""
+    client = aws.client("lambda")
+    config = _function_config(plan, role_arn)
+    try:
+        current = client.get_function_configuration(FunctionName=plan.names.function)
+    except ClientError as error:
+        if not is_missing(error):
+            raise
+        _create_function(client, config, bundle)
+        return "created"
+    changed = False
+    if current.get("CodeSha256") != code_sha256(bundle):
+        client.update_function_code(FunctionName=plan.names.function, ZipFile=bundle.data)
+        _wait_updated(client, plan.names.function)
+        changed = True
+    if _config_differs(current, config):
+        client.update_function_configuration(**config)
+        _wait_updated(client, plan.names.function)
+        changed = True
+    return "updated" if changed else "unchanged"
+
+
+def _function_config(plan: DeployPlan, role_arn: str) -> dict:
+    return {
+        "FunctionName": plan.names.function,
+        "Runtime": plan.runtime,
+        "Role": role_arn,
+        "Handler": "app.handler",
+        "MemorySize": plan.memory_mb,
+        "Timeout": plan.timeout_seconds,
+        "Environment": {"Variables": plan.environment},
+        "Description": "Lamed A/B testing backend (lamed deploy)",
+    }
+
+
+def _config_differs(current: dict, wanted: dict) -> bool:
+    variables = current.get("Environment", {}).get("Variables", {})
+    return variables != wanted["Environment"]["Variables"] or any(
+        current.get(key) != wanted[key] for key in ("Runtime", "Role", "Handler", "MemorySize", "Timeout")
+    )
+
+
+def _create_function(client, config: dict, bundle: Bundle) -> None:
+    # A role just created takes a few seconds to become assumable by Lambda.
+    for attempt in range(8):
+        try:
+            client.create_function(**config, Code={"ZipFile": bundle.data}, Publish=False)
+            break
+        except ClientError as error:
+            if "cannot be assumed" not in str(error) or attempt == 7:
+                raise
+            time.sleep(2)
+    client.get_waiter("function_active_v2").wait(FunctionName=config["FunctionName"])
+
+
+def _wait_updated(client, function: str) -> None:
+    client.get_waiter("function_updated_v2").wait(FunctionName=function)
+
+
+def publish(aws: Aws, names: Names, bundle: Bundle) -> str:
+    """A version for the current code and configuration: the existing one if
+    a published version already has them (so redeploying changes nothing)."""
+    client = aws.client("lambda")
+    latest = client.get_function_configuration(FunctionName=names.function)
+    for version in paginate(client, "list_versions_by_function", "Versions", FunctionName=names.function):
+        if version["Version"] != "$LATEST" and _same_release(version, latest):
+            return version["Version"]
+    return client.publish_version(FunctionName=names.function, CodeSha256=latest["CodeSha256"])["Version"]
+
+
+def _same_release(version: dict, latest: dict) -> bool:
+    keys = ("CodeSha256", "Runtime", "Handler", "MemorySize", "Timeout", "Role")
+    same_env = version.get("Environment", {}).get("Variables") == latest.get("Environment", {}).get("Variables")
+    return same_env and all(version.get(key) == latest.get(key) for key in keys)
+
+
+def read_alias(aws: Aws, names: Names) -> Optional[AliasState]:
+    try:
+        alias = aws.client("lambda").get_alias(FunctionName=names.function, Name=ALIAS)
+    except ClientError as error:
+        if is_missing(error):
+            return None
+        raise
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    canary_version, canary_weight = next(iter(weights.items()), (None, 0.0))
+    return AliasState(
+        version=alias["FunctionVersion"],
+        canary_version=canary_version,
+        canary_weight=float(canary_weight),
+        previous=_previous_from(alias.get("Description", "")),
+        arn=alias["AliasArn"],
+    )
+
+
+def require_alias(aws: Aws, names: Names) -> AliasState:
+    alias = read_alias(aws, names)
+    if alias is None:
+        raise AwsError(f"{names.function} has no '{ALIAS}' alias yet: run `lamed deploy` (without --canary) first")
+    return alias
+
+
+def _previous_from(description: str) -> Optional[str]:
+    try:
+        previous = json.loads(description).get("previous")
+    except (ValueError, AttributeError):
+        return None
+    return str(previous) if previous else None
+
+
+def point_alias(
+    aws: Aws,
+    names: Names,
+    version: str,
+    previous: Optional[str],
+    canary: Optional[tuple[str, float]] = None,
+) -> AliasState:
+    """Points ``live`` at ``version``; ``canary`` is (version, weight 0-1) or None."""
+    client = aws.client("lambda")
+    weights = {canary[0]: round(canary[1], 5)} if canary else {}
+    params = {
+        "FunctionName": names.function,
+        "Name": ALIAS,
+        "FunctionVersion": version,
+        "Description": json.dumps({"previous": previous}),
+        "RoutingConfig": {"AdditionalVersionWeights": weights},
+    }
+    try:
+        client.update_alias(**params)
+    except ClientError as error:
+        if not is_missing(error):
+            raise
+        client.create_alias(**params)
+    return require_alias(aws, names)
+
+
+def allow_invoke(aws: Aws, names: Names, statement_id: str, principal: str, source_arn: str) -> None:
+    """Lets an AWS service invoke the alias; skipped if already allowed."""
+    client = aws.client("lambda")
+    try:
+        policy = json.loads(client.get_policy(FunctionName=names.function, Qualifier=ALIAS)["Policy"])
+        if any(statement.get("Sid") == statement_id for statement in policy.get("Statement", [])):
+            return
+    except ClientError as error:
+        if not is_missing(error):
+            raise
+    client.add_permission(
+        FunctionName=names.function,
+        Qualifier=ALIAS,
+        StatementId=statement_id,
+        Action="lambda:InvokeFunction",
+        Principal=principal,
+        SourceArn=source_arn,
+    )

@@ -1,0 +1,101 @@
+"""The Lambda deployment package: exactly what ``app.handler`` needs at run time.
+
+The zip holds ``app.py``, the ``lamed`` package, ``dashboard_templates/``,
+Chalice's runtime module only (``chalice/__init__.py`` + ``chalice/app.py``,
+as ``chalice package`` does) and the pure-Python runtime dependencies (redis,
+and jinja2 + markupsafe for the dashboard, imported lazily). Compiled
+extensions are left out on purpose: every library here has a pure-Python
+fallback, so one bundle runs on any Lambda architecture. Entries have fixed
+timestamps and order, so the same sources give the same bytes (and SHA-256):
+an unchanged deploy is recognised and publishes no new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parents[2]
+# Runtime libraries copied whole (their .py files); their own deps are listed too.
+RUNTIME_LIBRARIES = ("redis", "jinja2", "markupsafe")
+# Never in the bundle: the operator's tools, and what Lambda does not run.
+FORBIDDEN_TOP_LEVEL = ("boto3", "botocore", "click")
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+_SKIPPED_DIRS = {"__pycache__", "deploy"}
+
+
+class PackageError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Bundle:
+    data: bytes
+    names: tuple
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def build_bundle(root: Path = ROOT) -> Bundle:
+    """Zips the app and its runtime dependencies, deterministically."""
+    entries = dict(_app_files(root))
+    entries.update(_chalice_runtime())
+    for library in RUNTIME_LIBRARIES:
+        entries.update(_library_files(library))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, entries[name].read_bytes())
+    return Bundle(buffer.getvalue(), tuple(sorted(entries)))
+
+
+def _app_files(root: Path) -> Iterator[tuple[str, Path]]:
+    app_module = root / "app.py"
+    if not app_module.is_file():
+        raise PackageError(f"{app_module} not found: run lamed deploy from a Lamed checkout or install")
+    yield "app.py", app_module
+    yield from _tree(root / "lamed", "lamed", python_only=False, skip_dirs=_SKIPPED_DIRS)
+    templates = root / "dashboard_templates"
+    if templates.is_dir():
+        yield from _tree(templates, "dashboard_templates", python_only=False)
+
+
+def _chalice_runtime() -> Iterator[tuple[str, Path]]:
+    package_dir = _package_dir("chalice")
+    for name in ("__init__.py", "app.py"):
+        yield f"chalice/{name}", package_dir / name
+
+
+def _library_files(name: str) -> Iterator[tuple[str, Path]]:
+    yield from _tree(_package_dir(name), name, python_only=True)
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise PackageError(f"the {name} package is not installed: pip install {name}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _tree(directory: Path, prefix: str, python_only: bool, skip_dirs: frozenset = frozenset()) -> Iterator:
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory)
+        if not path.is_file() or any(part in skip_dirs or part == "__pycache__" for part in relative.parts[:-1]):
+            continue
+        if path.suffix in (".pyc", ".so", ".pyd", ".c") or (python_only and path.suffix not in (".py", ".typed")):
+            continue
+        yield f"{prefix}/{relative.as_posix()}", path

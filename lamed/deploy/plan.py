@@ -1,0 +1,139 @@
+"""What ``lamed deploy`` will create or update, computed from the settings
+alone (no AWS calls), so ``--dry-run`` can print it anywhere."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, fields
+from typing import Optional
+
+from lamed.application import WARMUP_KEY
+from lamed.deploy.routes import ApiRoute, api_routes
+from lamed.settings import Settings
+
+ALIAS = "live"
+STAGE = "api"
+WARMUP_SCHEDULE = "rate(5 minutes)"
+WARMUP_INPUT = json.dumps({WARMUP_KEY: True})
+CANARY_MIN, CANARY_MAX = 0.1, 50.0
+MIN_GATEWAY_KEY_CHARS = 20  # API Gateway refuses shorter API key values
+LAMBDA_RUNTIMES = ("3.9", "3.10", "3.11", "3.12", "3.13")
+# Settings that configure the operator's side, not the function.
+_NOT_FOR_LAMBDA = {"aws_region", "extra"}
+# The function is configured by env vars only: never read a stray config file.
+_NO_CONFIG_FILE = "/var/task/.lamed-no-config-file.json"
+
+
+class PlanError(ValueError):
+    """The settings cannot be deployed; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Names:
+    """AWS resource names, all derived from one deployment name."""
+
+    base: str
+
+    @property
+    def function(self) -> str:
+        return self.base
+
+    @property
+    def role(self) -> str:
+        return f"{self.base}-lambda"
+
+    @property
+    def rule(self) -> str:
+        return f"{self.base}-warmup"
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    names: Names
+    region: str
+    runtime: str
+    routes: tuple[ApiRoute, ...]
+    environment: dict
+    canary_percent: Optional[float] = None
+    memory_mb: int = 256
+    timeout_seconds: int = 10
+
+
+def deploy_names(settings: Settings) -> Names:
+    """The deployment name is ``deploy_name`` in the config file (default ``lamed``)."""
+    base = str(settings.extra.get("deploy_name") or "lamed")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,39}", base):
+        raise PlanError(f"deploy_name {base!r} must be 1-40 letters, digits or '-', starting with a letter")
+    return Names(base)
+
+
+def check_canary(percent: float) -> float:
+    if not CANARY_MIN <= percent <= CANARY_MAX:
+        raise PlanError(f"--canary must be a percentage from {CANARY_MIN} to {CANARY_MAX:g}, got {percent:g}")
+    return percent
+
+
+def build_plan(settings: Settings, region: str, canary_percent: Optional[float] = None) -> DeployPlan:
+    if not settings.redis_url:
+        raise PlanError("no redis_url configured: run `lamed configure --redis-url redis://...`")
+    if not settings.api_key or len(settings.api_key) < MIN_GATEWAY_KEY_CHARS:
+        raise PlanError(
+            f"api_key must be at least {MIN_GATEWAY_KEY_CHARS} characters for API Gateway: "
+            "run `lamed configure --new-api-key`"
+        )
+    return DeployPlan(
+        names=deploy_names(settings),
+        region=region,
+        runtime=lambda_runtime(),
+        routes=tuple(api_routes(settings.track_paths)),
+        environment=lambda_environment(settings),
+        canary_percent=None if canary_percent is None else check_canary(canary_percent),
+    )
+
+
+def lambda_runtime(version: tuple = sys.version_info[:2]) -> str:
+    """The bundle is pure Python, so it runs on the Lambda runtime of this interpreter."""
+    wanted = "{}.{}".format(*version)
+    if wanted not in LAMBDA_RUNTIMES:
+        raise PlanError(f"Python {wanted} has no Lambda runtime; deploy with one of {', '.join(LAMBDA_RUNTIMES)}")
+    return f"python{wanted}"
+
+
+def lambda_environment(settings: Settings) -> dict:
+    """LAMED_* variables for every setting that is set: the function reads no file."""
+    environment = {"LAMED_CONFIG": _NO_CONFIG_FILE}
+    for item in fields(Settings):
+        value = getattr(settings, item.name)
+        if item.name in _NOT_FOR_LAMBDA or value is None:
+            continue
+        text = ",".join(value) if isinstance(value, tuple) else str(value)
+        environment[f"LAMED_{item.name.upper()}"] = text
+    return environment
+
+
+def describe(plan: DeployPlan) -> list[str]:
+    """The plan as lines for ``--dry-run``; secrets are not shown."""
+    names = plan.names
+    release = (
+        f"publish a new version and route {plan.canary_percent:g}% of alias '{ALIAS}' to it"
+        if plan.canary_percent is not None
+        else f"publish a new version (if the code or config changed) and point alias '{ALIAS}' at it"
+    )
+    lines = [
+        f"region {plan.region}",
+        f"IAM role {names.role} (Lambda basic execution), created if missing",
+        f"Lambda function {names.function}: {plan.runtime}, handler app.handler, "
+        f"{plan.memory_mb} MB, {plan.timeout_seconds} s, env {', '.join(sorted(plan.environment))}",
+        release,
+        f"REST API {names.base}, stage '{STAGE}', every route proxied to {names.function}:{ALIAS}:",
+    ]
+    for route in plan.routes:
+        methods = ", ".join(m + (" (API key)" if route.is_protected(m) else "") for m in route.methods)
+        lines.append(f"  {route.path}  {methods}")
+    lines += [
+        f"API key {names.base} (the configured api_key) in usage plan {names.base}",
+        f"EventBridge rule {names.rule}: {WARMUP_SCHEDULE} invokes {names.function}:{ALIAS} with {WARMUP_INPUT}",
+    ]
+    return lines

@@ -1,0 +1,91 @@
+"""``lamed preflight``: is this machine ready to deploy? One result per check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from lamed.settings import Settings, SettingsError, load_settings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+
+    def line(self) -> str:
+        status = "PASS" if self.ok else "FAIL"
+        hint = f" (fix: {self.hint})" if self.hint and not self.ok else ""
+        return f"{status}  {self.name:<12} {self.detail}{hint}"
+
+
+def run_checks() -> list[Check]:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        config = Check("config", False, str(error), "correct the file or run `lamed configure`")
+        return [config, *_aws_checks(None)]
+    checks = [Check("config", True, "valid"), _api_key_check(settings)]
+    return checks + _aws_checks(settings.aws_region) + [_redis_check(settings)]
+
+
+def _api_key_check(settings: Settings) -> Check:
+    from lamed.deploy.plan import MIN_GATEWAY_KEY_CHARS
+
+    if settings.api_key and len(settings.api_key) >= MIN_GATEWAY_KEY_CHARS:
+        return Check("api key", True, f"set ({len(settings.api_key)} characters)")
+    return Check(
+        "api key", False, f"missing or shorter than {MIN_GATEWAY_KEY_CHARS} characters", "lamed configure --new-api-key"
+    )
+
+
+def _aws_checks(configured_region: Optional[str]) -> list[Check]:
+    from lamed.deploy.aws import AwsError, resolve_region
+
+    try:
+        region = resolve_region(configured_region)
+    except AwsError as error:
+        return [Check("aws region", False, str(error)), Check("aws account", False, "skipped: needs a region")]
+    return [Check("aws region", True, region), _aws_account_check(region)]
+
+
+def _aws_account_check(region: str) -> Check:
+    from lamed.deploy.aws import Aws, AwsError, aws_errors
+
+    try:
+        with aws_errors():
+            account = Aws(region).account_id
+    except AwsError as error:
+        return Check("aws account", False, str(error), "aws configure, or set AWS_PROFILE or AWS_ACCESS_KEY_ID")
+    return Check("aws account", True, f"credentials valid for account {account}")
+
+
+def _redis_check(settings: Settings) -> Check:
+    import redis
+
+    hint = "check redis_url, the network path, and that Redis is not read-only"
+    if not settings.redis_url:
+        return Check("redis", False, "no redis_url configured", "lamed configure --redis-url redis://host:6379/0")
+    try:
+        _write_and_read_back(settings.redis_url)
+    except (redis.RedisError, OSError) as error:
+        return Check("redis", False, " ".join(str(error).split()) or type(error).__name__, hint)
+    return Check("redis", True, "reachable and writable from here")
+
+
+def _write_and_read_back(redis_url: str) -> None:
+    import redis
+
+    from lamed import keys
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        key = keys.preflight_key()
+        client.set(key, b"1", ex=60)
+        if client.get(key) != b"1":
+            raise redis.RedisError("wrote a value and read back another one")
+        client.delete(key)
+    finally:
+        client.close()
