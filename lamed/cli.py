@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from lamed.experiments_cli import experiments
 from lamed.settings import SettingsError, load_settings
 
 
@@ -145,3 +146,6 @@ from lamed.ops_cli import COMMANDS as OPS_COMMANDS  # noqa: E402 - registered af
 
 for ops_command in OPS_COMMANDS:
     main.add_command(ops_command)
+
+
+main.add_command(experiments)

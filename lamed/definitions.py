@@ -26,6 +26,7 @@ import redis
 
 from lamed import keys, runtime
 from lamed.events import MAX_NAME_CHARS, MAX_UUID_CHARS, InvalidInput
+from lamed.events import _check_text as check_text
 from lamed.settings import Settings, SettingsError
 from lamed.store import StoreUnavailable
 
@@ -119,15 +120,8 @@ class Definition:
 
 
 def _text(value: Any, field_name: str, limit: int = MAX_NAME_CHARS) -> str:
-    if not isinstance(value, str) or value == "":
-        raise InvalidInput(f"{field_name} must be a non-empty string", field_name)
-    if len(value) > limit:
-        raise InvalidInput(f"{field_name} is longer than {limit} characters", field_name)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(f"{field_name} is not valid UTF-8", field_name) from None
-    return value
+    """A non-empty UTF-8 string within the limit, validated as event names are."""
+    return check_text(field_name, value, limit)
 
 
 def _number(value: Any, field_name: str) -> float:

@@ -227,13 +227,20 @@ def delete(name: str, namespace: Optional[str]) -> None:
 @namespace_option
 def snippet(name: str, track_url: str, namespace: Optional[str]) -> None:
     """An Alephbet snippet with the definition's variants and weights."""
+    click.echo(definition_snippet(name, track_url, namespace))
+
+
+def definition_snippet(name: str, track_url: str, namespace: Optional[str] = None) -> str:
+    """A ``<script>`` block creating the experiment from its stored definition
+    (also behind ``lamed snippet --experiment NAME``); ClickException if none."""
     from lamed.definition_snippet import alephbet_snippet_for_definition
 
     context = Context(namespace)
     definition = _run(lambda: context.store.get(context.namespace, name))
     if definition is None:
         raise click.ClickException(f"experiment {name!r} has no definition")
-    click.echo(alephbet_snippet_for_definition(definition, track_url, context.namespace), nl=False)
+    script = alephbet_snippet_for_definition(definition, track_url, context.namespace)
+    return f"<!-- load alephbet.min.js before this -->\n<script>\n{script}</script>"
 
 
 def _change(name: str, namespace: Optional[str], changes: dict) -> None:

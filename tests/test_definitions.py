@@ -5,6 +5,7 @@ and the Alephbet snippet."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import redis
@@ -273,6 +274,7 @@ def test_assign_bad_post_bodies(api):
         ({"experiment": "exp", "user_id": "u", "attributes": [1]}, "attributes"),
         ({"experiment": "exp", "user_id": "u", "attributes": {"a": {"b": 1}}}, "attributes.a"),
         ({"experiment": "exp", "user_id": "u", "record": "yes"}, "record"),
+        ({"experiment": "exp", "user_id": "\ud800", "record": True}, "user_id"),  # lone surrogate: not UTF-8
         (b"{", "body"),
     ]:
         response = http("POST", f"{api}/assign", body, {"Content-Type": "application/json"})
@@ -368,6 +370,14 @@ def test_cli_lifecycle(cli, redis_url, tmp_path):
     assert missing.exit_code == 1 and "has no definition" in missing.output
 
 
+def test_cli_snippet_from_the_stored_definition(cli):
+    cli("create", "exp", "-v", "A=1", "-v", "B=3")
+    output = cli("snippet", "exp", "--track-url", "https://lamed.example/track").output
+    assert output.startswith("<!-- load alephbet.min.js before this -->\n<script>\n")
+    assert "weight: 1\n" in output and "weight: 3\n" in output and 'name: "exp"' in output
+    assert cli("snippet", "nope", "--track-url", "https://x/track").exit_code == 1
+
+
 def test_cli_refuses_bad_input_with_one_line(cli):
     negative = cli("create", "exp", "-v", "A=-1")
     assert negative.exit_code == 1 and "must not be negative (field: variants.A)" in negative.output
@@ -390,3 +400,43 @@ def test_snippet_carries_variants_weights_and_coverage():
     assert '"A": {\n      activate: function () {},\n      weight: 250' in snippet
     assert "weight: 750" in snippet and "sample: 0.3," in snippet
     assert "</script>" not in snippet and 'name: "my a/b \\u003c/script>"' in snippet
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A static site on its own loopback origin (the API is another origin: CORS for real)."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield tmp_path, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.browser
+def test_snippet_runs_in_the_real_alephbet_client(page, live_server, store, site):
+    """The generated snippet, pasted into a page with the unmodified alephbet
+    package in Chromium, reports participation to Lamed in the weighted variant."""
+    from conftest import ROOT
+
+    definition = definition_from_dict("snippet test", {"variants": {"A": 0, "B": 1}})
+    snippet = alephbet_snippet_for_definition(definition, f"{live_server.url}/track", "shop")
+    directory, origin = site
+    (directory / "alephbet.min.js").write_bytes((ROOT / "node_modules/alephbet/dist/alephbet.min.js").read_bytes())
+    html = f'<!doctype html><script src="alephbet.min.js"></script><script>{snippet}</script>'
+    (directory / "index.html").write_text(html)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{origin}/index.html")
+    deadline = time.monotonic() + 10
+    while store.experiment("shop", "snippet test").count("participate", "B") != 1:
+        assert not errors and time.monotonic() < deadline, errors
+        time.sleep(0.1)
+    assert store.experiment("shop", "snippet test").totals == {("participate", "B"): 1}

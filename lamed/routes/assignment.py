@@ -36,6 +36,7 @@ from lamed.events import (
     Event,
     InvalidInput,
 )
+from lamed.events import _check_text as check_text
 from lamed.routes.http import PUBLIC_CORS, error_response, handles_errors, json_response, requires_api_key
 
 blueprint = Blueprint(__name__)
@@ -47,14 +48,6 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 
 
 # -- request parsing ----------------------------------------------------
-
-
-def _text(value: Any, field_name: str, limit: int = MAX_NAME_CHARS) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{field_name} is required and must be a non-empty string", field_name)
-    if len(value) > limit:
-        raise InvalidInput(f"{field_name} is longer than {limit} characters", field_name)
-    return value
 
 
 def _json_object(request) -> dict:
@@ -75,7 +68,7 @@ def _query() -> dict:
 
 
 def _namespace(value: Any) -> str:
-    return _text(DEFAULT_NAMESPACE if value is None else value, "namespace")
+    return check_text("namespace", DEFAULT_NAMESPACE if value is None else value, MAX_NAME_CHARS)
 
 
 def _attributes(value: Any) -> dict:
@@ -86,7 +79,7 @@ def _attributes(value: Any) -> dict:
     if len(value) > MAX_ATTRIBUTES:
         raise InvalidInput(f"at most {MAX_ATTRIBUTES} attributes", "attributes")
     for name, item in value.items():
-        _text(name, "attributes")
+        check_text("attributes", name, MAX_NAME_CHARS)
         if item is not None and not isinstance(item, (str, int, float, bool)):
             raise InvalidInput(f"attribute {name!r} must be a string, number or boolean", f"attributes.{name}")
     return value
@@ -112,8 +105,8 @@ def assign_view() -> Response:
         return Response(body="", status_code=204, headers=PUBLIC_CORS)
     data = _assign_request()
     namespace = _namespace(data.get("namespace"))
-    experiment = _text(data.get("experiment"), "experiment")
-    user_id = _text(data.get("user_id"), "user_id", MAX_UUID_CHARS)
+    experiment = check_text("experiment", data.get("experiment"), MAX_NAME_CHARS)
+    user_id = check_text("user_id", data.get("user_id"), MAX_UUID_CHARS)
     attributes = _attributes(data.get("attributes"))
     record = data.get("record", False)
     if not isinstance(record, bool):
