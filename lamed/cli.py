@@ -149,3 +149,8 @@ for ops_command in OPS_COMMANDS:
 
 
 main.add_command(experiments)
+
+from lamed.transfer_cli import COMMANDS as TRANSFER_COMMANDS  # noqa: E402 - registered after main exists
+
+for transfer_command in TRANSFER_COMMANDS:
+    main.add_command(transfer_command)
