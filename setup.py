@@ -15,6 +15,7 @@ setup(
         "hiredis>=2.0",
         "jinja2>=3.1",
         "click>=8.1",
+        "boto3>=1.28",  # lamed deploy only: never in the Lambda bundle
     ],
     extras_require={
         "test": [

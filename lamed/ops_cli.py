@@ -126,10 +126,21 @@ def deploy(dry_run: bool, canary: Optional[float]) -> None:
             click.echo(f"  {line}")
         return
     deployment = run_deploy(Aws(plan.region), plan, bundle, settings.api_key, lambda step: click.echo(f"✓ {step}"))
+    _remember_endpoint(deployment.endpoint)
     click.echo(f"\nEndpoint: {deployment.endpoint}")
     for route in plan.routes:
         click.echo(f"  {deployment.endpoint}{route.path}")
     click.echo(f"\n{_snippet_text(settings, deployment.endpoint, None)}")
+
+
+def _remember_endpoint(endpoint: str) -> None:
+    """Saved as ``api_url`` in the config, where `lamed dashboard` looks."""
+    from lamed.settings import write_config_file
+
+    path = default_config_path()
+    values = read_config_file(path)
+    if values.get("api_url") != endpoint:
+        write_config_file(path, {**values, "api_url": endpoint})
 
 
 def _snippet_text(settings: Any, endpoint: str, script_src: Optional[str]) -> str:

@@ -81,6 +81,9 @@ def test_deploy_creates_everything_and_is_idempotent(aws):
     output = deployed()
     assert "https://" in output and "/api/collect" in output and "LamedAdapter" in output
 
+    dashboard = lamed("dashboard", "--print-url")
+    assert dashboard.output.startswith("https://") and dashboard.output.strip().endswith("/api/dashboard")
+
     function = aws.client("lambda").get_function_configuration(FunctionName="lamed")
     assert function["Handler"] == "app.handler"
     env = function["Environment"]["Variables"]

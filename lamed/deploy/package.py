@@ -5,7 +5,9 @@ Chalice's runtime module only (``chalice/__init__.py`` + ``chalice/app.py``,
 as ``chalice package`` does) and the pure-Python runtime dependencies (redis,
 and jinja2 + markupsafe for the dashboard, imported lazily). Compiled
 extensions are left out on purpose: every library here has a pure-Python
-fallback, so one bundle runs on any Lambda architecture. Entries have fixed
+fallback, so one bundle runs on any Lambda architecture. Bytecode for the
+deploying interpreter's version is included (the function's runtime is that
+version, see :func:`lamed.deploy.plan.lambda_runtime`). Entries have fixed
 timestamps and order, so the same sources give the same bytes (and SHA-256):
 an unchanged deploy is recognised and publishes no new version.
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import py_compile
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,14 +57,33 @@ def build_bundle(root: Path = ROOT) -> Bundle:
     entries.update(_chalice_runtime())
     for library in RUNTIME_LIBRARIES:
         entries.update(_library_files(library))
+    contents = {name: path.read_bytes() for name, path in entries.items()}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in [name for name in entries if name.endswith(".py")]:
+            contents[importlib.util.cache_from_source(name)] = _bytecode(entries[name], name, Path(scratch))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for name in sorted(entries):
+        for name in sorted(contents):
             info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, entries[name].read_bytes())
-    return Bundle(buffer.getvalue(), tuple(sorted(entries)))
+            archive.writestr(info, contents[name])
+    return Bundle(buffer.getvalue(), tuple(sorted(contents)))
+
+
+def _bytecode(source: Path, name: str, scratch: Path) -> bytes:
+    """Lambda's code directory is read-only, so without bytecode in the zip
+    every cold start compiles every module. Unchecked-hash .pyc files are
+    valid whatever the extracted files' timestamps, and deterministic."""
+    target = scratch / "module.pyc"
+    try:
+        py_compile.compile(
+            str(source), cfile=str(target), dfile=name, doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )  # fmt: skip
+    except py_compile.PyCompileError as error:
+        raise PackageError(f"cannot compile {name}: {error.msg}") from None
+    return target.read_bytes()
 
 
 def _app_files(root: Path) -> Iterator[tuple[str, Path]]:
