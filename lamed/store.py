@@ -109,8 +109,10 @@ def connect(redis_url: str, timeout_seconds: float = 0.5) -> redis.Redis:
 
 # The hot path builds the same few keys again and again: JSON-encoding them
 # costs more than a cache lookup. Bounded, so arbitrary names cannot grow it.
+_hash_tag = functools.lru_cache(maxsize=4096)(keys.hash_tag)
 _counts_key = functools.lru_cache(maxsize=4096)(keys.counts_key)
 _day_field = functools.lru_cache(maxsize=4096)(keys.day_field)
+_parse_day_field = functools.lru_cache(maxsize=4096)(keys.parse_day_field)
 
 
 @dataclass
@@ -163,7 +165,7 @@ class Store:
         return outcomes
 
     def _flag(self, event: Event) -> bytes:
-        tag = keys.hash_tag(event.namespace, event.experiment)
+        tag = _hash_tag(event.namespace, event.experiment)
         return keys.flag_key(tag, event.namespace, event.experiment, event.event, event.variant, event.uuid)
 
     def _count_unique(self, events: list, flags: list, day: str) -> list[bool]:
@@ -317,7 +319,7 @@ class Store:
         def fetch() -> list:
             pipe = self.client.pipeline(transaction=False)
             for name in names:
-                pipe.hgetall(keys.counts_key(namespace, name))
+                pipe.hgetall(_counts_key(namespace, name))
             return pipe.execute()
 
         hashes = self._call(fetch) if names else []
@@ -357,7 +359,7 @@ class Store:
 def _experiment_counts(namespace: str, name: str, fields: dict) -> ExperimentCounts:
     counts = ExperimentCounts(namespace, name)
     for raw_field, raw_value in fields.items():
-        day, event, variant = keys.parse_day_field(raw_field)
+        day, event, variant = _parse_day_field(raw_field)
         value = int(raw_value)
         counts.daily[(day, event, variant)] = value
         counts.totals[(event, variant)] = counts.totals.get((event, variant), 0) + value
