@@ -16,6 +16,7 @@ from chalice import Chalice
 
 from lamed.application import resource_path_for
 from lamed.events import MAX_BODY_BYTES
+from lamed.gateway import proxy_event
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade"}
 NOT_FOUND = b'{"error":"no such route","field":"path"}'
@@ -69,33 +70,21 @@ class WSGIAdapter:
         return None, None
 
     def _event(self, environ: dict, path: str, resource_path: str, params: dict) -> dict:
-        method = environ["REQUEST_METHOD"].upper()
-        headers = _headers(environ)
         query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True, errors="surrogateescape")
         multi_query: dict[str, list[str]] = {}
         for key, value in query:
             multi_query.setdefault(key, []).append(value)
-        body = _read_body(environ)
-        return {
-            "resource": resource_path,
-            "path": path,
-            "httpMethod": method,
-            "headers": headers,
-            "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
-            "multiValueQueryStringParameters": multi_query or None,
-            "pathParameters": params or None,
-            "stageVariables": None,
-            "requestContext": {
-                "resourcePath": resource_path,
-                "httpMethod": method,
-                "path": path,
-                "stage": "local",
-                "identity": {"sourceIp": environ.get("REMOTE_ADDR", "")},
-            },
-            "body": base64.b64encode(body).decode("ascii") if body else None,
-            "isBase64Encoded": bool(body),
-        }
+        return proxy_event(
+            environ["REQUEST_METHOD"].upper(),
+            resource_path,
+            path,
+            query=multi_query,
+            headers=_headers(environ),
+            path_params=params,
+            body=_read_body(environ),
+            stage="local",
+            source_ip=environ.get("REMOTE_ADDR", ""),
+        )
 
     def _respond(self, response: dict, start_response: Callable) -> Iterable[bytes]:
         status = int(response["statusCode"])

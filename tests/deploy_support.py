@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 
+from lamed import gateway
 from lamed.embedded import free_port
 
 
@@ -60,19 +61,7 @@ def aws_environment(endpoint: str, home: str) -> dict:
 
 
 def proxy_event(method: str, resource: str, path: str, query=None, headers=None, params=None) -> dict:
-    """An API Gateway REST proxy event, as Lambda receives it."""
-    headers = headers or {}
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": {name: [value] for name, value in query.items()} if query else None,
-        "pathParameters": params,
-        "stageVariables": None,
-        "requestContext": {"resourcePath": resource, "httpMethod": method, "path": f"/api{path}", "stage": "api"},
-        "body": None,
-        "isBase64Encoded": False,
-    }
+    """An API Gateway REST proxy event, as Lambda receives it behind stage ``api``."""
+    event = gateway.proxy_event(method, resource, path, query=query, headers=headers, path_params=params)
+    event["requestContext"]["path"] = f"/api{path}"
+    return event

@@ -8,6 +8,7 @@ import sys
 import redis
 
 from lamed.events import Event
+from lamed.gateway import proxy_event
 
 
 def command_calls(client) -> dict:
@@ -90,20 +91,8 @@ print(json.dumps({"status": response["statusCode"], "heavy": heavy}))
 
 
 def test_lambda_track_path_imports_no_boto3_jinja2_or_click(redis_url):
-    event = {
-        "resource": "/track",
-        "path": "/track",
-        "httpMethod": "GET",
-        "headers": {},
-        "multiValueHeaders": {},
-        "queryStringParameters": {"experiment": "e", "variant": "a", "event": "participate", "uuid": "1"},
-        "multiValueQueryStringParameters": {"experiment": ["e"], "variant": ["a"], "event": ["participate"], "uuid": ["1"]},  # noqa: E501
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {"resourcePath": "/track", "httpMethod": "GET", "path": "/track", "stage": "api"},
-        "body": None,
-        "isBase64Encoded": False,
-    }
+    query = {"experiment": "e", "variant": "a", "event": "participate", "uuid": "1"}
+    event = proxy_event("GET", "/track", query=query)
     env = {"LAMED_REDIS_URL": redis_url, "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
     result = subprocess.run(
         [sys.executable, "-c", LAMBDA_PROBE, json.dumps(event)], capture_output=True, text=True, env=env, check=True

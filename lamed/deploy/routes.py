@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from lamed import runtime
+from lamed.gateway import proxy_event
 from lamed.settings import Settings
 
 _REFUSED = (401, 403)
@@ -66,17 +67,4 @@ def _needs_header_key(app: Any, path: str, method: str) -> bool:
 def _probe_event(path: str, method: str, headers: dict) -> dict:
     params = {name: "probe" for name in re.findall(r"{(\w+)}", path)}
     concrete = re.sub(r"{(\w+)}", "probe", path)
-    return {
-        "resource": path,
-        "path": concrete,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": params or None,
-        "stageVariables": None,
-        "requestContext": {"resourcePath": path, "httpMethod": method, "path": concrete, "stage": "probe"},
-        "body": None,
-        "isBase64Encoded": False,
-    }
+    return proxy_event(method, path, concrete, headers=headers, path_params=params, stage="probe")

@@ -1,0 +1,50 @@
+"""API Gateway REST proxy events: the one shape every caller of the Lambda
+handler builds (the WSGI adapter, the deploy probe, tests and benchmarks)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Mapping, Optional, Sequence, Union
+
+QueryValues = Union[str, Sequence[str]]
+
+
+def proxy_event(
+    method: str,
+    resource: str,
+    path: Optional[str] = None,
+    *,
+    query: Optional[Mapping[str, QueryValues]] = None,
+    headers: Optional[Mapping[str, str]] = None,
+    path_params: Optional[Mapping[str, str]] = None,
+    body: Optional[bytes] = None,
+    stage: str = "api",
+    source_ip: str = "",
+) -> dict:
+    """The event Lambda hands the handler for ``method path`` matched to the
+    API resource ``resource`` (e.g. ``/experiments/{name}``). Query values may
+    be one string or a list (repeated parameters; the last one wins in the
+    single-value map, as in API Gateway)."""
+    path = path or resource
+    headers = dict(headers or {})
+    multi_query = {name: [value] if isinstance(value, str) else list(value) for name, value in (query or {}).items()}
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": dict(path_params) if path_params else None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": path,
+            "stage": stage,
+            "identity": {"sourceIp": source_ip},
+        },
+        "body": base64.b64encode(body).decode("ascii") if body else None,
+        "isBase64Encoded": bool(body),
+    }
