@@ -13,7 +13,6 @@ Lambda calls the handler. Standard library only (plus each side's own code).
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import sys
@@ -41,23 +40,12 @@ def event_fields(index: int, run: str, experiment: str = EXPERIMENT, event: str 
 
 def gateway_event(method: str, path: str, query: dict | None = None, body: bytes | None = None) -> dict:
     """An API Gateway (REST, proxy) event as Lambda hands it to ``app.handler``."""
+    from lamed.gateway import proxy_event
+
     headers = {"host": "bench.example", "x-api-key": API_KEY}
     if body is not None:
         headers["content-type"] = "application/json"
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {"resourcePath": path, "httpMethod": method, "path": path, "stage": "bench"},
-        "body": base64.b64encode(body).decode("ascii") if body else None,
-        "isBase64Encoded": body is not None,
-    }
+    return proxy_event(method, path, query=query, headers=headers, body=body, stage="bench")
 
 
 class Ours:
@@ -143,7 +131,7 @@ class Bench:
 
     def single(self, events: int, runs: int) -> list:
         """Steady state: a warm-up first (pool open, experiment registered)."""
-        self.track_all([self.impl.prepare(event_fields(i, "warm")) for i in range(200)])()
+        self.track_all([self.impl.prepare(event_fields(i, "warm")) for i in range(1000)])()
         results = []
         for run in range(runs):
             prepared = [self.impl.prepare(event_fields(i, f"single{run}")) for i in range(events)]

@@ -192,23 +192,14 @@ def parse_options(argv: Optional[list]) -> Options:
     parser.add_argument("--quick", action="store_true", help="smaller runs, for trying the suite out")
     parser.add_argument("--skip-http", action="store_true", help="leave out the wrk figures")
     args = parser.parse_args(argv)
-    if args.quick:
-        return Options(
-            rounds=3,
-            events=1000,
-            memory_events=10_000,
-            experiments=1000,
-            cold_runs=5,
-            http_seconds=3,
-            skip_http=args.skip_http,
-        )
+    quick = args.quick
     return Options(
-        rounds=5,
-        events=3000,
-        memory_events=100_000,
+        rounds=3 if quick else 7,
+        events=1000 if quick else 3000,
+        memory_events=10_000 if quick else 100_000,
         experiments=1000,
-        cold_runs=15,
-        http_seconds=10,
+        cold_runs=5 if quick else 15,
+        http_seconds=3 if quick else 10,
         skip_http=args.skip_http,
     )
 
