@@ -115,11 +115,15 @@ _day_field = functools.lru_cache(maxsize=4096)(keys.day_field)
 _parse_day_field = functools.lru_cache(maxsize=4096)(keys.parse_day_field)
 
 
-def _set_flag_command(flag: bytes, ttl_seconds: int) -> bytes:
-    """``SET flag 1 EX ttl`` in RESP, packed by hand: the one command a batch
-    repeats per event, and redis-py's generic packer costs 2 µs a command."""
-    ttl = b"%d" % ttl_seconds
-    return b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$1\r\n1\r\n$2\r\nEX\r\n$%d\r\n%b\r\n" % (len(flag), flag, len(ttl), ttl)
+def _pack(*parts: bytes) -> bytes:
+    """One command in RESP. The transaction packs its commands by hand: they
+    are all bytes already, and redis-py's generic packer costs about 2 µs a
+    command, a tenth of a single event's CPU."""
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%b\r\n" % (len(part), part) for part in parts)
+
+
+_MULTI = _pack(b"MULTI")
+_EXEC = _pack(b"EXEC")
 
 
 @dataclass
@@ -223,7 +227,7 @@ class Store:
         return connection
 
     def _transaction(self, connection, events: list, flags: list, day: str) -> Optional[list[bool]]:
-        connection.send_packed_command(connection.pack_commands([("WATCH", *flags), ("MGET", *flags)]))
+        connection.send_packed_command([_pack(b"WATCH", *flags) + _pack(b"MGET", *flags)])
         connection.read_response()
         existing = connection.read_response()
         is_new = [value is None for value in existing]
@@ -233,14 +237,14 @@ class Store:
             return is_new
         increments: dict = defaultdict(int)
         set_flags: list = []
+        ttl = b"%d" % self.uuid_expiry_seconds
         for event, flag, new in zip(events, flags, is_new):
             if new:
-                set_flags.append(_set_flag_command(flag, self.uuid_expiry_seconds))
+                set_flags.append(_pack(b"SET", flag, b"1", b"EX", ttl))
                 counter = _counts_key(event.namespace, event.experiment)
                 increments[(counter, _day_field(day, event.event, event.variant))] += 1
-        counters = [("HINCRBY", key, day_field, amount) for (key, day_field), amount in increments.items()]
-        tail = connection.pack_commands([*counters, ("EXEC",)])
-        connection.send_packed_command([b"".join([*connection.pack_commands([("MULTI",)]), *set_flags, *tail])])
+        counters = [_pack(b"HINCRBY", key, day_field, b"%d" % n) for (key, day_field), n in increments.items()]
+        connection.send_packed_command([b"".join([_MULTI, *set_flags, *counters, _EXEC])])  # one write
         for _ in range(1 + len(set_flags) + len(counters)):
             connection.read_response()  # OK / QUEUED
         replies = connection.read_response()
