@@ -193,7 +193,10 @@ def main() -> None:
     parser.add_argument("--figure", choices=("single", "batch", "memory", "results"), required=True)
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--pure-python-parser", action="store_true", help="hide hiredis, as a Lambda zip without it")
     args = parser.parse_args()
+    if args.pure_python_parser:
+        sys.modules["hiredis"] = None  # redis-py then falls back to its own parser
     host, port = args.redis.split(":")
     round_trips = count_round_trips()
     probe = RedisProbe(host, int(port))

@@ -29,9 +29,9 @@ class Side:
     env: dict
     import_statement: str
 
-    def drive(self, redis_port: int, figure: str, events: int, runs: int = 1) -> dict:
+    def drive(self, redis_port: int, figure: str, events: int, runs: int = 1, extra: tuple = ()) -> dict:
         command = [str(self.python), str(DRIVER), "--impl", self.impl, "--redis", f"127.0.0.1:{redis_port}"]
-        command += ["--figure", figure, "--events", str(events), "--runs", str(runs)]
+        command += ["--figure", figure, "--events", str(events), "--runs", str(runs), *extra]
         # Lamed 0.4.3 logs three lines per event: /dev/null is the cheapest place for them.
         with tempfile.TemporaryFile("w+") as errors:
             done = subprocess.run(command, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=errors, text=True)
@@ -64,12 +64,14 @@ class Options:
 def single_event_rows(ours: Side, lamed: Side, port: int, options: Options) -> tuple:
     """Alternates fresh processes of each side, so drift on a shared machine
     hits both alike; the median over rounds is reported."""
-    runs: dict = {"ours": [], "lamed043": []}
+    runs: dict = {"ours": [], "lamed043": [], "pure": []}
     for _ in range(options.rounds):
         for side in (ours, lamed):
             runs[side.impl].append(side.drive(port, "single", options.events)["runs"][0])
+        runs["pure"].append(ours.drive(port, "single", options.events, extra=("--pure-python-parser",))["runs"][0])
     o_rate = median(r["events_per_second"] for r in runs["ours"])
     l_rate = median(r["events_per_second"] for r in runs["lamed043"])
+    pure_rate = median(r["events_per_second"] for r in runs["pure"])
 
     def per_event(key: str, digits: int, target: str, limit: float) -> Row:
         o_value = median(r[key] for r in runs["ours"])
@@ -87,6 +89,14 @@ def single_event_rows(ours: Side, lamed: Side, port: int, options: Options) -> t
             ratio(o_rate, l_rate),
             "≥ 3× Lamed",
             o_rate >= 3 * l_rate,
+        ),
+        Row(
+            "the same without hiredis (redis-py's own parser, as in a Lambda zip without compiled extensions)",
+            number(l_rate),
+            number(pure_rate),
+            ratio(pure_rate, l_rate),
+            "≥ 3× Lamed",
+            pure_rate >= 3 * l_rate,
         ),
         per_event("commands_per_event", 1, "≤ 6", 6),
         per_event("round_trips_per_event", 1, "≤ 2", 2),
