@@ -37,7 +37,7 @@ def build_store(config: Settings) -> Store:
         raise StoreUnavailable("no Redis configured: set LAMED_REDIS_URL")
     client = connect(config.redis_url, config.redis_timeout_seconds)
     limits = Limits(config.max_experiments_per_namespace, config.max_variants_per_experiment)
-    return Store(client, config.uuid_expiry_seconds, config.watch_retries, limits)
+    return Store(client, config.uuid_expiry_seconds, config.watch_retries, limits, config.track_mode)
 
 
 def install(config: Settings, store_: Optional[Store] = None) -> None:

@@ -28,6 +28,7 @@ class Settings:
     namespace: str = "alephbet"
     redis_timeout_seconds: float = 0.5
     watch_retries: int = 5
+    track_mode: str = "watch"  # "lua": the optional one-round-trip counting (lamed.store)
     max_experiments_per_namespace: int = 1000
     max_variants_per_experiment: int = 50
     aws_region: Optional[str] = None
@@ -120,6 +121,8 @@ def _validate(settings: Settings, source: str) -> None:
         raise SettingsError(f"{source}: redis_timeout_seconds must be in (0, 30]")
     if not 1 <= settings.watch_retries <= 100:
         raise SettingsError(f"{source}: watch_retries must be between 1 and 100")
+    if settings.track_mode not in ("watch", "lua"):
+        raise SettingsError(f"{source}: track_mode must be watch (the default) or lua")
     if settings.redis_url and not settings.redis_url.startswith(REDIS_URL_SCHEMES):
         raise SettingsError(f"{source}: redis_url must start with one of {', '.join(REDIS_URL_SCHEMES)}")
     if settings.max_experiments_per_namespace < 1 or settings.max_variants_per_experiment < 1:
