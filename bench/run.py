@@ -64,14 +64,17 @@ class Options:
 def single_event_rows(ours: Side, lamed: Side, port: int, options: Options) -> tuple:
     """Alternates fresh processes of each side, so drift on a shared machine
     hits both alike; the median over rounds is reported."""
-    runs: dict = {"ours": [], "lamed043": [], "pure": []}
+    variants = {"pure": ("--pure-python-parser",), "lua": ("--track-mode", "lua")}
+    runs: dict = {"ours": [], "lamed043": [], **{name: [] for name in variants}}
     for _ in range(options.rounds):
         for side in (ours, lamed):
             runs[side.impl].append(side.drive(port, "single", options.events)["runs"][0])
-        runs["pure"].append(ours.drive(port, "single", options.events, extra=("--pure-python-parser",))["runs"][0])
+        for name, extra in variants.items():
+            runs[name].append(ours.drive(port, "single", options.events, extra=extra)["runs"][0])
     o_rate = median(r["events_per_second"] for r in runs["ours"])
     l_rate = median(r["events_per_second"] for r in runs["lamed043"])
     pure_rate = median(r["events_per_second"] for r in runs["pure"])
+    lua = {key: median(r[key] for r in runs["lua"]) for key in runs["lua"][0] if key != "calls"}
 
     def per_event(key: str, digits: int, target: str, limit: float) -> Row:
         o_value = median(r[key] for r in runs["ours"])
@@ -97,6 +100,14 @@ def single_event_rows(ours: Side, lamed: Side, port: int, options: Options) -> t
             ratio(pure_rate, l_rate),
             "≥ 3× Lamed",
             pure_rate >= 3 * l_rate,
+        ),
+        Row(
+            "optional `track_mode=lua` (not the default): events/s; commands / round trips per event",
+            number(l_rate),
+            f"{number(lua['events_per_second'])}; {lua['commands_per_event']:.1f} / {lua['round_trips_per_event']:.1f}",
+            ratio(lua["events_per_second"], l_rate),
+            "",
+            None,
         ),
         per_event("commands_per_event", 1, "≤ 6", 6),
         per_event("round_trips_per_event", 1, "≤ 2", 2),

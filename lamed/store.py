@@ -131,7 +131,6 @@ def _pack(*parts: bytes) -> bytes:
 _MULTI = _pack(b"MULTI")
 _EXEC = _pack(b"EXEC")
 
-TRACK_MODES = ("watch", "lua")
 # KEYS: the flags, then the counters; ARGV: ttl, number of flags, then per
 # flag the position of its counter among the counter keys and its day field.
 _TRACK_SCRIPT = b"""
