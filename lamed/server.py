@@ -72,9 +72,11 @@ class GunicornMissing(RuntimeError):
 
 
 def gunicorn_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("gunicorn") is not None
+    try:
+        import gunicorn  # noqa: F401 - only whether it is there
+    except ImportError:
+        return False
+    return True
 
 
 def gunicorn_options(host: str, port: int, workers: int, threads: int = 4) -> dict:

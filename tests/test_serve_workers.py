@@ -44,10 +44,10 @@ def _command_name(pid: int) -> str:
 
 
 class Served:
-    def __init__(self, env: dict, workers: int) -> None:
+    def __init__(self, env: dict, workers: int, serve: list = SERVE) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = SERVE + ["--port", str(self.port), "--workers", str(workers)]
+        command = serve + ["--port", str(self.port), "--workers", str(workers)]
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self._wait_until_healthy()
 
@@ -139,3 +139,16 @@ def test_embedded_redis_is_started_once_by_the_parent(tmp_path):
     assert "Workers: 3 gunicorn processes" in output
     assert served.process.returncode == 0, output
     assert all(not Path(f"/proc/{pid}").exists() or _command_name(pid) != "redis-server" for pid in redis_servers)
+
+
+def test_without_gunicorn_falls_back_to_the_threaded_server(redis_url):
+    hide_gunicorn = "import sys; sys.modules['gunicorn'] = None; from lamed.cli import main; main()"
+    env = {**os.environ, "LAMED_REDIS_URL": redis_url, "LAMED_API_KEY": API_KEY}
+    served = Served(env, workers=4, serve=[sys.executable, "-c", hide_gunicorn, "serve"])
+    try:
+        assert [_command_name(pid) for pid in _children(served.process.pid)] == []
+        status, body = served.get("/track?experiment=e&variant=a&event=participate&uuid=u")
+        assert (status, body["status"]) == (200, "counted")
+    finally:
+        output = served.stop()
+    assert "gunicorn is not installed (pip install 'lamed[server]'): serving with one threaded process" in output
