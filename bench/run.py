@@ -32,7 +32,8 @@ class Side:
     def drive(self, redis_port: int, figure: str, events: int, runs: int = 1, extra: tuple = ()) -> dict:
         command = [str(self.python), str(DRIVER), "--impl", self.impl, "--redis", f"127.0.0.1:{redis_port}"]
         command += ["--figure", figure, "--events", str(events), "--runs", str(runs), *extra]
-        # Lamed 0.4.3 logs three lines per event: /dev/null is the cheapest place for them.
+        # stderr to a file: Lamed 0.4.3 logs three lines per event (CloudWatch's job on Lambda);
+        # its tail is shown if a driver fails.
         with tempfile.TemporaryFile("w+") as errors:
             done = subprocess.run(command, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=errors, text=True)
             if done.returncode:
