@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -232,14 +233,17 @@ def main(argv: Optional[list] = None) -> None:
     with RedisServer() as redis_server:
         ours, lamed = sides(redis_server.port)
         port = redis_server.port
-        rows, lamed_rate, _ = single_event_rows(ours, lamed, port, options)
-        rows += batch_rows(ours, port, lamed_rate, options)
-        rows.append(memory_row(ours, lamed, port, options))
-        rows += results_rows(ours, lamed, port, options)
-        cold_row, heavy = cold_start_row(ours, lamed, options)
-        rows.append(cold_row)
-        web_rows, notes = http_rows(redis_server.url, options)
-        rows += web_rows
+        try:
+            rows, lamed_rate, _ = single_event_rows(ours, lamed, port, options)
+            rows += batch_rows(ours, port, lamed_rate, options)
+            rows.append(memory_row(ours, lamed, port, options))
+            rows += results_rows(ours, lamed, port, options)
+            cold_row, heavy = cold_start_row(ours, lamed, options)
+            rows.append(cold_row)
+            web_rows, notes = http_rows(redis_server.url, options)
+            rows += web_rows
+        finally:
+            shutil.rmtree(lamed.cwd, ignore_errors=True)  # the temporary directory with Lamed's config.json
     print(table(rows))
     print()
     print(machine_line(described))
