@@ -4,9 +4,10 @@ Layout (``T`` is the experiment's hash tag, see :func:`hash_tag`):
 
 ``{T}<10-byte digest>``
     Dedup flag of one event (namespace, experiment, event, variant, uuid),
-    value ``1``, expiring after ``uuid_expiry_seconds``. Kept to 20 bytes on
+    value ``1``, expiring after ``uuid_expiry_seconds``. Kept to 14 bytes on
     purpose: it is the one key per counted event, so its size is the memory
-    cost per event.
+    cost per event, and Redis (jemalloc) stores a key of up to 14 bytes in a
+    16-byte block, a longer one in 32.
 ``lamed:{T}:counts:["namespace","experiment"]``
     Hash of per-day counters. Field ``["YYYYMMDD","event","variant"]``
     (JSON), value the count. Totals are the sum over days, so one HINCRBY
@@ -55,15 +56,20 @@ def _json(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+_TAG_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
 def hash_tag(namespace: str, experiment: str) -> bytes:
-    """``{xxxxxxxx}``: 32 bits of a digest of the experiment's identity.
+    """``{xx}``: 12 bits of a digest of the experiment's identity, as two
+    characters (4096 tags spread experiments over a cluster's 16384 slots).
 
     Only the slot depends on it; a tag collision between two experiments puts
     them in one slot and changes nothing else, since every key also carries
     the full identity (in the digest or in JSON).
     """
-    digest = hashlib.blake2b(_length_prefixed(namespace, experiment), digest_size=4)
-    return b"{" + digest.hexdigest().encode("ascii") + b"}"
+    digest = hashlib.blake2b(_length_prefixed(namespace, experiment), digest_size=2).digest()
+    bits = int.from_bytes(digest, "big") >> 4
+    return b"{" + bytes((_TAG_ALPHABET[bits >> 6], _TAG_ALPHABET[bits & 63])) + b"}"
 
 
 def flag_key(tag: bytes, namespace: str, experiment: str, event: str, variant: str, uuid: str) -> bytes:

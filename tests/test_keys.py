@@ -14,16 +14,17 @@ def slot_tag(key: bytes) -> bytes:
     return key[start + 1 : end]
 
 
-def test_flag_key_is_twenty_bytes_and_shares_the_experiment_tag():
+def test_flag_key_is_fourteen_bytes_and_shares_the_experiment_tag():
     tag = keys.hash_tag("ns", "exp")
     flag = keys.flag_key(tag, "ns", "exp", "participate", "red", "uuid-1")
-    assert len(flag) == 20
+    assert len(flag) == 14
     assert slot_tag(flag) == slot_tag(keys.counts_key("ns", "exp"))
 
 
-def test_tags_differ_between_experiments():
-    assert keys.hash_tag("ns", "a") != keys.hash_tag("ns", "b")
-    assert keys.hash_tag("a", "b") != keys.hash_tag("b", "a")
+def test_tags_spread_experiments_and_never_hold_braces():
+    tags = {keys.hash_tag("ns", f"experiment {i}") for i in range(100_000)}
+    assert len(tags) == 4096
+    assert all(len(tag) == 4 and b"{" not in tag[1:] and b"}" not in tag[:-1] for tag in tags)
 
 
 def test_no_two_identities_share_a_flag():
