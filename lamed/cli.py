@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import signal
 import sys
+from typing import NoReturn
 
 import click
 
+from lamed.cli_errors import settings_or_fail
 from lamed.experiments_cli import experiments
-from lamed.settings import SettingsError, load_settings
+from lamed.ops_cli import COMMANDS as OPS_COMMANDS
+from lamed.transfer_cli import COMMANDS as TRANSFER_COMMANDS
 
 
 @click.group()
@@ -17,17 +20,9 @@ def main() -> None:
     """Lamed: a self-hosted A/B testing backend (Alephbet client, Redis store)."""
 
 
-def fail(message: str) -> NoReturn:  # noqa: F821 - typing only
+def fail(message: str) -> NoReturn:
     """One clear line on stderr and a non-zero exit; never a traceback."""
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
-
-
-def settings_or_fail():
-    try:
-        return load_settings()
-    except SettingsError as error:
-        fail(str(error))
+    raise click.ClickException(message)
 
 
 @main.command()
@@ -142,15 +137,5 @@ def _redact(url: str) -> str:
     return f"{scheme}://***@{host}"
 
 
-from lamed.ops_cli import COMMANDS as OPS_COMMANDS  # noqa: E402 - registered after main exists
-
-for ops_command in OPS_COMMANDS:
-    main.add_command(ops_command)
-
-
-main.add_command(experiments)
-
-from lamed.transfer_cli import COMMANDS as TRANSFER_COMMANDS  # noqa: E402 - registered after main exists
-
-for transfer_command in TRANSFER_COMMANDS:
-    main.add_command(transfer_command)
+for command in (experiments, *OPS_COMMANDS, *TRANSFER_COMMANDS):
+    main.add_command(command)

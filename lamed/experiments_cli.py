@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 
 import click
 
+from lamed.cli_errors import one_line_errors, settings_or_fail, store_or_fail
 from lamed.definitions import (
     DRAFT,
     PAUSED,
@@ -27,48 +28,30 @@ from lamed.definitions import (
     definition_from_dict,
     updated,
 )
-from lamed.events import InvalidInput
-from lamed.settings import Settings, SettingsError, load_settings
-from lamed.store import StoreUnavailable
-
-CORE_ERRORS = (InvalidInput, DefinitionExists, DefinitionNotFound, StoreUnavailable, SettingsError)
 
 
 class Context:
     """Settings and the definition store, built once per command."""
 
     def __init__(self, namespace: Optional[str]) -> None:
-        self.settings = _settings()
+        self.settings = settings_or_fail()
         self.namespace = namespace or self.settings.namespace
         self._store: Optional[DefinitionStore] = None
 
     @property
     def store(self) -> DefinitionStore:
         if self._store is None:
-            from lamed import runtime
-
-            if not self.settings.redis_url:
-                raise click.ClickException("no Redis configured: set LAMED_REDIS_URL or run `lamed configure`")
-            self._store = DefinitionStore(runtime.build_store(self.settings).client)
+            self._store = DefinitionStore(store_or_fail(self.settings).client)
         return self._store
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
+def _definition_errors() -> tuple:
+    return (DefinitionExists, DefinitionNotFound)
 
 
 def _run(action: Callable[[], Any]) -> Any:
     """Core errors as one clear line and exit status 1, never a traceback."""
-    try:
-        return action()
-    except InvalidInput as error:
-        where = f" (field: {error.field})" if error.field else ""
-        raise click.ClickException(f"{error.message}{where}") from None
-    except CORE_ERRORS as error:
-        raise click.ClickException(str(error)) from None
+    return one_line_errors(_definition_errors)(action)()
 
 
 def _pairs(values: tuple, option: str) -> dict:
@@ -245,7 +228,5 @@ def definition_snippet(name: str, track_url: str, namespace: Optional[str] = Non
 
 def _change(name: str, namespace: Optional[str], changes: dict) -> None:
     context = Context(namespace)
-    definition = _run(
-        lambda: context.store.update(context.namespace, name, lambda current: updated(current, changes))
-    )
+    definition = _run(lambda: context.store.update(context.namespace, name, lambda current: updated(current, changes)))
     _show(definition, context.namespace)

@@ -15,25 +15,29 @@ from typing import Any, Callable, Optional
 
 import click
 
+from lamed import cli_errors
 from lamed.settings import SettingsError, default_config_path, load_settings, read_config_file, settings_from_mapping
 
 
+def _deploy_errors() -> tuple:
+    from lamed.deploy.aws import AwsError
+    from lamed.deploy.package import PackageError
+    from lamed.deploy.plan import PlanError
+
+    return (PlanError, AwsError, PackageError)
+
+
 def one_line_errors(command: Callable) -> Callable:
-    """Turns the errors an operator can fix into ``Error: <one line>``, exit 1."""
+    """Turns the errors an operator can fix, AWS's included, into one line."""
 
     @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from lamed.deploy.aws import AwsError, aws_errors
-        from lamed.deploy.package import PackageError
-        from lamed.deploy.plan import PlanError
+    def with_aws_errors(*args: Any, **kwargs: Any) -> Any:
+        from lamed.deploy.aws import aws_errors
 
-        try:
-            with aws_errors():
-                return command(*args, **kwargs)
-        except (SettingsError, PlanError, AwsError, PackageError) as error:
-            raise click.ClickException(" ".join(str(error).split())) from None
+        with aws_errors():
+            return command(*args, **kwargs)
 
-    return wrapper
+    return cli_errors.one_line_errors(_deploy_errors)(with_aws_errors)
 
 
 def generate_api_key() -> str:

@@ -3,42 +3,28 @@ from an old Lamed/Gimel Redis (see :mod:`lamed.transfer`)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from typing import Any, Callable, Optional
+from typing import Optional
 
 import click
 
-from lamed.settings import SettingsError, load_settings
+from lamed.cli_errors import one_line_errors, settings_or_fail, store_or_fail
 
 
-def _one_line_errors(command: Callable) -> Callable:
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from lamed.store import StoreUnavailable
-        from lamed.transfer import TransferError
+def _transfer_errors() -> tuple:
+    from lamed.transfer import TransferError
 
-        try:
-            return command(*args, **kwargs)
-        except (SettingsError, StoreUnavailable, TransferError, OSError) as error:
-            raise click.ClickException(" ".join(str(error).split()) or type(error).__name__) from None
-
-    return wrapper
+    return (TransferError, OSError)
 
 
 def _store():
-    from lamed import runtime
-
-    settings = load_settings()
-    if not settings.redis_url:
-        raise SettingsError("no Redis configured: set LAMED_REDIS_URL or run `lamed configure`")
-    return runtime.build_store(settings)
+    return store_or_fail(settings_or_fail())
 
 
 @click.command("export")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-@_one_line_errors
+@one_line_errors(_transfer_errors)
 def export_command(output: Optional[str]) -> None:
     """Write all counters and definitions as JSON."""
     from lamed.transfer import export_document
@@ -56,7 +42,7 @@ def export_command(output: Optional[str]) -> None:
 @click.option("--from-lamed", "from_lamed", metavar="REDIS_URL", help="Read an old Lamed/Gimel Redis instead.")
 @click.option("--namespace", "namespaces", multiple=True, default=["alephbet"], show_default=True)
 @click.option("--day", help="Day bucket (YYYYMMDD) for --from-lamed counters; default today (UTC).")
-@_one_line_errors
+@one_line_errors(_transfer_errors)
 def import_command(source: Optional[str], from_lamed: Optional[str], namespaces: tuple, day: Optional[str]) -> None:
     """Restore a `lamed export` file (SOURCE, or - for stdin), or copy --from-lamed."""
     from lamed import transfer
