@@ -147,15 +147,6 @@ return out
 _TRACK_SHA = hashlib.sha1(_TRACK_SCRIPT).hexdigest().encode()
 
 
-@dataclass
-class _Pending:
-    """A group of distinct events waiting to be counted on one connection."""
-
-    events: list
-    flags: list
-    increments: dict  # (counts key, field) -> amount
-
-
 class Store:
     """Lamed's data in Redis: the only object that talks to Redis."""
 
