@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -42,7 +43,10 @@ class LamedChalice(Chalice):
         super().__init__(app_name=app_name)
 
 
+@functools.cache
 def create_app() -> LamedChalice:
+    """The process's one app. Cached: Lamed's blueprints are module-level
+    objects that Chalice can bind to one app only."""
     app = LamedChalice(app_name="lamed")
     register_all(app)
     return app

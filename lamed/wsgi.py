@@ -51,6 +51,8 @@ class WSGIAdapter:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or _quote_path(environ)
         raw_path = raw_path.split("?", 1)[0]
+        if len(raw_path) > 1 and raw_path.endswith("/"):
+            return _redirect_without_slash(raw_path, environ, start_response)
         segments = [unquote(part, errors="surrogateescape") for part in raw_path.strip("/").split("/")]
         path = "/" + "/".join(segments)
         routed = resource_path_for(path)
@@ -96,6 +98,15 @@ class WSGIAdapter:
         headers.append(("Content-Length", str(len(payload))))
         start_response(f"{status} {_REASONS.get(status, 'Status')}", headers)
         return [payload]
+
+
+def _redirect_without_slash(raw_path: str, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """``/dashboard/`` -> ``/dashboard``: one URL per page, so relative links
+    resolve the same way behind this server and behind API Gateway."""
+    query = environ.get("QUERY_STRING", "")
+    location = raw_path.rstrip("/") + (f"?{query}" if query else "")
+    start_response("308 Permanent Redirect", [("Location", location), ("Content-Length", "0")])
+    return [b""]
 
 
 def _quote_path(environ: dict) -> str:

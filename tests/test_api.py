@@ -1,6 +1,8 @@
 """The HTTP API end to end: a real HTTP server on loopback, a real Redis."""
 
 import json
+import urllib.error
+import urllib.request
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -189,3 +191,17 @@ def test_unknown_route_is_404_json(live_server):
 def test_cors_only_on_track(live_server):
     assert "Access-Control-Allow-Origin" not in http("GET", f"{live_server.url}/experiments", headers=AUTH).headers
     assert "Access-Control-Allow-Origin" not in http("GET", f"{live_server.url}/health").headers
+
+
+def test_trailing_slash_redirects_to_the_one_url(live_server):
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        opener.open(f"{live_server.url}/dashboard/?namespace=a", timeout=5)
+        raise AssertionError("expected a redirect")
+    except urllib.error.HTTPError as error:
+        assert error.code == 308
+        assert error.headers["Location"] == "/dashboard?namespace=a"
