@@ -18,6 +18,7 @@ from typing import Any, Optional
 from urllib.parse import quote, urlencode
 
 from lamed import charts, stats
+from lamed.definitions import Definition
 from lamed.events import PARTICIPATE
 from lamed.results import experiment_detail, iso_day
 from lamed.store import ExperimentCounts
@@ -48,6 +49,7 @@ class ExperimentView:
     control: Optional[str]
     trials: dict  # variant -> trials
     srm: stats.SrmResult
+    expected_split: str = "an even split"  # what the SRM check compared against
     goals: list = field(default_factory=list)
     trials_chart: str = ""
 
@@ -81,22 +83,36 @@ class ExperimentView:
 
 
 def experiment_view(
-    counts: ExperimentCounts, control: Optional[str] = None, with_charts: bool = False
+    counts: ExperimentCounts,
+    control: Optional[str] = None,
+    with_charts: bool = False,
+    definition: Optional[Definition] = None,
 ) -> ExperimentView:
     """Every figure the pages show for one experiment.
 
-    ``control`` defaults to the first variant. The SRM check assumes an even
-    split: the counters do not know the configured weights.
+    ``control`` defaults to the definition's control, else the first variant.
+    The SRM check compares the trials with the definition's weights when every
+    variant seen has a positive weight there, else with an even split.
     """
     variants = counts.variants
-    control = control if control in variants else (variants[0] if variants else None)
+    if control not in variants:
+        marked = definition.control if definition else None
+        control = marked if marked in variants else (variants[0] if variants else None)
     trials = {variant: counts.count(PARTICIPATE, variant) for variant in variants}
-    srm = stats.sample_ratio_mismatch(list(trials.values()), [1.0] * len(variants))
-    view = ExperimentView(counts, control, trials, srm)
+    weights, expected = _expected_split(variants, definition)
+    srm = stats.sample_ratio_mismatch(list(trials.values()), weights)
+    view = ExperimentView(counts, control, trials, srm, expected)
     view.goals = [_goal_view(counts, goal, control, trials, with_charts) for goal in counts.goals]
     if with_charts:
         view.trials_chart = _daily_chart(counts, PARTICIPATE, "Trials per day")
     return view
+
+
+def _expected_split(variants: list, definition: Optional[Definition]) -> tuple[list, str]:
+    configured = [definition.variants.get(variant, 0) for variant in variants] if definition else []
+    if configured and all(weight > 0 for weight in configured):
+        return configured, "the configured weights"
+    return [1.0] * len(variants), "an even split"
 
 
 def _goal_view(counts: ExperimentCounts, goal: str, control: str, trials: dict, with_charts: bool) -> GoalView:

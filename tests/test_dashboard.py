@@ -365,3 +365,26 @@ def test_figures_are_formatted_without_false_certainty():
     ]  # fmt: skip
     assert [dashboard.p_value(p) for p in (None, 0.00001, 0.04999)] == ["—", "< 0.0001", "0.0500"]
     assert dashboard.signed_percent(-0.25) == "-25.0%" and dashboard.percent(0.1234) == "12.34%"
+
+
+def test_srm_and_control_follow_the_definition(fake_store):
+    """With a 80/20 definition, an 80/20 split is no mismatch and the marked
+    control is the default; without it, the same split is a mismatch."""
+    from lamed.dashboard import MISMATCH, experiment_view
+    from lamed.definitions import definition_from_dict
+    from lamed.events import Event
+
+    fake_store.track_many(
+        [Event("ns", "split", "a", "participate", f"a{i}") for i in range(800)]
+        + [Event("ns", "split", "b", "participate", f"b{i}") for i in range(200)]
+    )
+    counts = fake_store.experiment("ns", "split")
+    definition = definition_from_dict("split", {"variants": {"a": 80, "b": 20}, "control": "b"})
+
+    planned = experiment_view(counts, definition=definition)
+    assert not planned.srm.mismatch and planned.expected_split == "the configured weights"
+    assert planned.control == "b"
+
+    unplanned = experiment_view(counts)
+    assert unplanned.status == MISMATCH and unplanned.expected_split == "an even split"
+    assert unplanned.control == "a"

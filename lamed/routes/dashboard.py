@@ -18,6 +18,7 @@ from chalice import Blueprint, Response
 
 from lamed import dashboard_auth as auth
 from lamed import runtime
+from lamed.definitions import cached_definition
 from lamed.events import DEFAULT_NAMESPACE, MAX_NAME_CHARS, InvalidInput
 from lamed.routes.http import NO_STORE, handles_errors, key_problem
 
@@ -160,7 +161,10 @@ def experiments_page() -> Response:
     store = runtime.store()
     names = store.experiment_names(namespace)
     shown = [n for n in names if search.casefold() in n.casefold()] if search else names
-    views = [_dashboard().experiment_view(counts) for counts in store.results(namespace, shown)]
+    views = [
+        _dashboard().experiment_view(counts, definition=cached_definition(namespace, counts.name))
+        for counts in store.results(namespace, shown)
+    ]
     namespaces = sorted(set(store.namespaces()) | {namespace})
     return _page(
         "list.html", ROOT_FROM_TOP, namespace=namespace, namespaces=namespaces, search=search,
@@ -180,7 +184,8 @@ def _experiment(name: str, root: str) -> Response:
     counts = runtime.store().experiment(namespace, name)
     if counts.is_empty:
         return _page("missing.html", root, 404, name=name, namespace=namespace)
-    view = _dashboard().experiment_view(counts, _control(counts), with_charts=True)
+    definition = cached_definition(namespace, name)
+    view = _dashboard().experiment_view(counts, _control(counts), with_charts=True, definition=definition)
     return _page("experiment.html", root, namespace=namespace, experiment=view)
 
 
@@ -236,10 +241,11 @@ def export() -> Response:
         raise InvalidInput("experiment is required", "experiment")
     if fmt not in ("csv", "json"):
         raise InvalidInput("format must be csv or json", "format")
-    counts = runtime.store().experiment(_namespace(), name)
+    namespace = _namespace()
+    counts = runtime.store().experiment(namespace, name)
     if counts.is_empty:
         raise InvalidInput(f"no data for experiment {name!r}", "experiment")
-    view = _dashboard().experiment_view(counts, _control(counts))
+    view = _dashboard().experiment_view(counts, _control(counts), definition=cached_definition(namespace, name))
     if fmt == "json":
         body, media_type = json.dumps(_dashboard().export_json(view), ensure_ascii=False, indent=2), "application/json"
     else:
