@@ -1,13 +1,15 @@
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     name="lamed",
     version="1.0.0",
     description="Self-hosted A/B testing backend: exact event counting on Chalice + Redis",
     python_requires=">=3.9",
-    packages=find_packages(include=["lamed", "lamed.*"]),
+    # dashboard_templates/ sits beside lamed/ (lamed.dashboard looks there), so
+    # it is installed as a data-only package next to it.
+    packages=find_namespace_packages(include=["lamed", "lamed.*", "dashboard_templates", "dashboard_templates.*"]),
+    package_data={"dashboard_templates": ["*.html", "static/*"]},
     py_modules=["app"],
-    include_package_data=True,
     install_requires=[
         "chalice>=1.30",
         "redis>=5.0",
