@@ -36,6 +36,17 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
+def _workers(pid: int, expected: int, timeout: float = 15.0) -> list[int]:
+    """The gunicorn workers of master ``pid`` once ``expected`` are up (the
+    master answers before it has forked them all), or what there is then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = [child for child in _children(pid) if _command_name(child) != "redis-server"]
+        if len(workers) >= expected or time.monotonic() > deadline:
+            return workers
+        time.sleep(0.05)
+
+
 def _command_name(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -109,8 +120,7 @@ def test_two_workers_count_each_distinct_event_once(served, redis_url):
 
     assert statuses.count("counted") == len(distinct)
     assert statuses.count("duplicate") == len(distinct)
-    worker_pids = [pid for pid in _children(served.process.pid) if _command_name(pid) != "redis-server"]
-    assert len(worker_pids) == 2
+    assert len(_workers(served.process.pid, 2)) == 2
 
     status, detail = served.get("/experiments/" + quote(experiment, safe=""), {"x-api-key": API_KEY})
     assert status == 200
@@ -126,9 +136,8 @@ def test_embedded_redis_is_started_once_by_the_parent(tmp_path):
     env["HOME"] = str(tmp_path)  # the embedded Redis keeps its data in ~/.lamed/redis
     served = Served(env, workers=3)
     try:
-        children = _children(served.process.pid)
-        redis_servers = [pid for pid in children if _command_name(pid) == "redis-server"]
-        workers = [pid for pid in children if pid not in redis_servers]
+        workers = _workers(served.process.pid, 3)
+        redis_servers = [pid for pid in _children(served.process.pid) if _command_name(pid) == "redis-server"]
         assert len(redis_servers) == 1
         assert len(workers) == 3
         assert all(not any(_command_name(p) == "redis-server" for p in _children(w)) for w in workers)
