@@ -120,3 +120,54 @@ def test_only_lamed_keys_are_written(store):
     store.track_many([ev("a"), ev("b", event="buy")])
     for key in store.client.scan_iter():
         assert key.startswith((b"lamed:", b"{")), key
+
+
+class _Interloper:
+    """A connection that lets another writer commit the same event right
+    between this transaction's WATCH/MGET and its MULTI..EXEC, once."""
+
+    def __init__(self, connection, interfere) -> None:
+        self._connection = connection
+        self._interfere = interfere
+        self._sends = 0
+
+    def send_packed_command(self, command, *args, **kwargs):
+        self._sends += 1
+        if self._sends == 2:
+            self._interfere()
+        return self._connection.send_packed_command(command, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+
+def _interfered_once(store, settings, event):
+    from lamed.runtime import build_store
+
+    other = build_store(settings)
+    pending = [lambda: other.track(event)]
+    original = store._count
+
+    def count(connection, *args):
+        interfere = pending.pop() if pending else (lambda: None)
+        return original(_Interloper(connection, interfere), *args)
+
+    store._count = count
+
+
+def test_a_lost_watch_is_retried_and_the_event_counts_once(store, settings):
+    event = ev("raced")
+    _interfered_once(store, settings, event)
+    assert store.track(event) == DUPLICATE  # the other writer won; our retry sees its flag
+    assert store.experiment("ns", "exp").count("participate", "red") == 1
+
+
+def test_retries_are_bounded_then_contention(store, settings):
+    from lamed.store import Contention
+
+    store.watch_retries = 1
+    event = ev("raced")
+    _interfered_once(store, settings, event)
+    with pytest.raises(Contention):
+        store.track(event)
+    assert store.experiment("ns", "exp").count("participate", "red") == 1
