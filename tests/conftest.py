@@ -30,6 +30,16 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def moto():
+    """``moto_server`` on loopback for the AWS tests; they reset it as needed."""
+    from deploy_support import MotoServer
+
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def redis_server():
     """A real redis-server for the whole session, on a free port."""
     with RedisServer() as server:

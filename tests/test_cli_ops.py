@@ -13,16 +13,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from deploy_support import MotoServer, aws_environment
+from deploy_support import aws_environment
 
 from lamed.embedded import free_port
-
-
-@pytest.fixture(scope="module")
-def moto():
-    server = MotoServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -11,19 +11,12 @@ import boto3
 import pytest
 from click.testing import CliRunner
 from conftest import API_KEY
-from deploy_support import MotoServer, aws_environment
+from deploy_support import aws_environment
 
 from lamed.cli import main
 
 pytestmark = pytest.mark.slow
 GATEWAY_KEY = API_KEY + "-gateway"  # API Gateway wants 20+ characters
-
-
-@pytest.fixture(scope="module")
-def moto():
-    server = MotoServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
