@@ -56,13 +56,14 @@ def connect_cluster(url: str, timeout_seconds: float) -> RedisCluster:
 class SingleNode:
     """One Redis: every key lives on the client's own pool."""
 
-    after_exec: list = []
-
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
     def pool_for(self, key: bytes):
         return self.client.connection_pool
+
+    def after_exec(self, key: bytes) -> list:
+        return []
 
     def groups(self, flags: Sequence[bytes], indexes: list[int]) -> list[list[int]]:
         return [indexes]
@@ -81,13 +82,23 @@ class ClusterNodes:
 
     def __init__(self, client: RedisCluster, replica_wait_ms: int = 200) -> None:
         self.client = client
-        # A failover promotes a replica that may lack the master's last
-        # writes; WAIT (pipelined after EXEC, no extra round trip) holds the
-        # answer until one replica has the event, so a 200 survives failover.
-        self.after_exec = [("WAIT", 1, replica_wait_ms)]
+        self._wait = (b"WAIT", b"1", b"%d" % replica_wait_ms)
+        self._has_replicas: dict = {}  # master's name -> bool, until the next failure
 
     def pool_for(self, key: bytes):
         return self.client.get_node_from_key(key).redis_connection.connection_pool
+
+    def after_exec(self, key: bytes) -> list:
+        """A failover promotes a replica that may lack the master's last
+        writes; ``WAIT 1`` (sent with EXEC, no extra round trip) holds the
+        answer until one replica has the event, so a 200 survives failover.
+        A master without replicas has nobody to wait for: asked once per
+        master (``INFO replication``) and again after a failure."""
+        node = self.client.get_node_from_key(key)
+        if node.name not in self._has_replicas:
+            replication = node.redis_connection.info("replication")
+            self._has_replicas[node.name] = replication.get("connected_slaves", 0) > 0
+        return [self._wait] if self._has_replicas[node.name] else []
 
     def groups(self, flags: Sequence[bytes], indexes: list[int]) -> list[list[int]]:
         """Splits a batch by hash slot: one transaction per slot."""
@@ -106,6 +117,7 @@ class ClusterNodes:
     def failed(self, error: Exception) -> None:
         """A MOVED, a failover or a dead node: re-read the slot map now, so
         the client's retry goes to the new master."""
+        self._has_replicas.clear()
         try:
             self.client.nodes_manager.initialize()
         except (redis.RedisError, redis.exceptions.RedisClusterException, OSError):

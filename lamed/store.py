@@ -262,10 +262,13 @@ class Store:
                 counter = _counts_key(event.namespace, event.experiment)
                 increments[(counter, _day_field(day, event.event, event.variant))] += 1
         counters = [_pack(b"HINCRBY", key, day_field, b"%d" % n) for (key, day_field), n in increments.items()]
-        connection.send_packed_command([b"".join([_MULTI, *set_flags, *counters, _EXEC])])  # one write
+        durability = [_pack(*command) for command in self._topology.after_exec(flags[0])]
+        connection.send_packed_command([b"".join([_MULTI, *set_flags, *counters, _EXEC, *durability])])  # one write
         for _ in range(1 + len(set_flags) + len(counters)):
             connection.read_response()  # OK / QUEUED
         replies = connection.read_response()
+        for _ in durability:
+            connection.read_response()  # replicas that have it; a 0 still leaves the master's copy
         if replies is None:
             return None  # a watched flag changed: the caller retries
         for reply in replies:
@@ -286,12 +289,17 @@ class Store:
             fields.append((counter, _day_field(day, event.event, event.variant)))
             args += [b"%d" % counters.setdefault(counter, len(counters) + 1), fields[-1][1]]
         call = [b"%d" % (len(flags) + len(counters)), *flags, *counters, *args]
-        connection.send_packed_command([_pack(b"EVALSHA", _TRACK_SHA, *call)])
+        durability = [_pack(*command) for command in self._topology.after_exec(flags[0])]
+        connection.send_packed_command([_pack(b"EVALSHA", _TRACK_SHA, *call), *durability])
         try:
             replies = connection.read_response()
         except redis.exceptions.NoScriptError:  # first use on this server, or after SCRIPT FLUSH
-            connection.send_packed_command([_pack(b"EVAL", _TRACK_SCRIPT, *call)])
+            for _ in durability:
+                connection.read_response()
+            connection.send_packed_command([_pack(b"EVAL", _TRACK_SCRIPT, *call), *durability])
             replies = connection.read_response()
+        for _ in durability:
+            connection.read_response()
         new_fields = list(dict.fromkeys(field for field, reply in zip(fields, replies) if reply == 1))
         if new_fields:
             self._register(connection, events, new_fields)

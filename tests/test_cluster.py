@@ -121,6 +121,23 @@ def test_track_counts_once_per_event_across_slots(cluster_store):
     assert cluster_store.namespaces() == ["ns:{x}"]
 
 
+def test_every_counting_exec_waits_for_a_replica(cluster, cluster_store):
+    """WAIT 1 goes with each EXEC, so an answered event is on a replica."""
+
+    def waits() -> int:
+        total = 0
+        for node in cluster.nodes:
+            with redis.Redis(port=node.port) as client:
+                total += client.info("commandstats").get("cmdstat_wait", {}).get("calls", 0)
+        return total
+
+    before = waits()
+    for index in range(5):
+        assert cluster_store.track(_event(f"durable {index}", "u1")) == COUNTED
+    assert cluster_store.track(_event("durable 0", "u1")) == DUPLICATE  # nothing written, nothing to wait for
+    assert waits() - before == 5
+
+
 def test_batch_spanning_masters_is_split_by_slot(cluster_store):
     batch = [_event(f"exp {i % 7}", f"user {i % 40}", "AB"[i % 2]) for i in range(120)]
     outcomes = cluster_store.track_many(batch)
@@ -226,3 +243,23 @@ def test_master_killed_mid_load_counts_each_distinct_event_once():
         assert unavailable, "the kill should have been noticed by some writer"
     finally:
         with_cluster.stop()
+
+
+def test_a_master_without_replicas_is_not_waited_for():
+    """WAIT 1 on a master with no replica would stall every write for its
+    whole timeout: it is sent only where a replica exists."""
+    from types import SimpleNamespace
+
+    from lamed.cluster import ClusterNodes
+
+    replicas = {"lonely": 0, "backed": 1}
+    node_for_key = {b"k1": "lonely", b"k2": "backed"}
+
+    def node(name):
+        info = lambda section: {"connected_slaves": replicas[name]}  # noqa: E731
+        return SimpleNamespace(name=name, redis_connection=SimpleNamespace(info=info))
+
+    client = SimpleNamespace(get_node_from_key=lambda key: node(node_for_key[key]))
+    nodes = ClusterNodes(client)
+    assert nodes.after_exec(b"k1") == []
+    assert nodes.after_exec(b"k2") == [(b"WAIT", b"1", b"200")]
