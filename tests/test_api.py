@@ -205,3 +205,23 @@ def test_trailing_slash_redirects_to_the_one_url(live_server):
     except urllib.error.HTTPError as error:
         assert error.code == 308
         assert error.headers["Location"] == "/dashboard?namespace=a"
+
+
+def test_invalid_server_config_is_a_503_on_every_route(monkeypatch):
+    """A Lambda with a bad LAMED_* variable answers 503 saying so, never 500."""
+    from chalice.test import Client
+
+    from app import app
+    from lamed import runtime
+    from lamed.settings import Settings
+
+    runtime.install(None)  # force a fresh load of the (broken) settings
+    monkeypatch.setenv("LAMED_UUID_EXPIRY_SECONDS", "soon")
+    try:
+        with Client(app) as client:
+            for path in ("/track?experiment=e&variant=a&event=participate&uuid=1", "/experiments", "/health"):
+                response = client.http.get(path, headers={"x-api-key": API_KEY})
+                assert response.status_code == 503, (path, response.body)
+                assert json.loads(response.body)["error"] == "server misconfigured"
+    finally:
+        runtime.install(Settings())

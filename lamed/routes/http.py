@@ -70,7 +70,11 @@ def api_key_problem(request_headers: Mapping[str, str]) -> Optional[Response]:
 def key_problem(given: Optional[str]) -> Optional[Response]:
     """None when ``given`` is the configured API key, else a 401/403 whose
     body says why. Compared in constant time; the key is never logged."""
-    expected = runtime.settings().api_key
+    try:
+        expected = runtime.settings().api_key
+    except SettingsError as error:
+        log.error("invalid configuration: %s", error)
+        return error_response("server misconfigured", 503)
     if not expected:
         return error_response("no API key is configured on this server", 403, "x-api-key")
     if not given:
