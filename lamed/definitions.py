@@ -422,4 +422,3 @@ def not_counted_reason(namespace: str, experiment: str) -> Optional[str]:
 def updated(definition: Definition, changes: Mapping[str, Any]) -> Definition:
     """The definition with some fields replaced, validated again."""
     return definition_from_dict(definition.name, {**definition.to_dict(), **changes})
-

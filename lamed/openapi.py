@@ -97,9 +97,7 @@ def _operation(method: str, path: str, entry: Any) -> dict:
     operation: dict = {
         "operationId": f"{entry.view_name}_{method.lower()}",
         "summary": described.get("summary") or (doc[0] if doc else entry.view_name),
-        "parameters": [
-            {"name": name, "in": "path", "required": True, "schema": NAME} for name in entry.view_args
-        ]
+        "parameters": [{"name": name, "in": "path", "required": True, "schema": NAME} for name in entry.view_args]
         + described.get("parameters", []),
         "responses": _responses(),
     }

@@ -176,9 +176,7 @@ def test_participation_and_goal_count_once_through_lost_answers_and_a_reload(pag
 
     detail = results(lamed_serve)
     assert detail["variants"] == [{"label": variant, "trials": 1}]
-    assert detail["goals"] == [
-        {"goal": "button clicked", "results": [{"label": variant, "successes": 1, "trials": 1}]}
-    ]
+    assert detail["goals"] == [{"goal": "button clicked", "results": [{"label": variant, "successes": 1, "trials": 1}]}]
 
 
 def test_a_second_visitor_adds_one_trial(browser, site, lamed_serve):

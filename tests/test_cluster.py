@@ -238,8 +238,10 @@ def test_master_killed_mid_load_counts_each_distinct_event_once():
         measured = {(c.name, v): c.count("participate", v) for c in counts for v in "AB"}
         assert measured == {key: totals.get(key, 0) for key in measured}
         assert sum(measured.values()) == len(distinct) == 1200
-        print(f"failover: master killed after {killed_at} events; {len(distinct)} distinct events counted once; "
-              f"{len(unavailable)} answers were 503 then retried")
+        print(
+            f"failover: master killed after {killed_at} events; {len(distinct)} distinct events counted once; "
+            f"{len(unavailable)} answers were 503 then retried"
+        )
         assert unavailable, "the kill should have been noticed by some writer"
     finally:
         with_cluster.stop()

@@ -4,7 +4,7 @@ import itertools
 
 from lamed import keys
 
-NAMES = ["a", "a:b", "b", ":", "a:", ":b", "{x}", "}", "{", '"', "\\", "é", "🎉", "a b", "[\"a\",\"b\"]"]
+NAMES = ["a", "a:b", "b", ":", "a:", ":b", "{x}", "}", "{", '"', "\\", "é", "🎉", "a b", '["a","b"]']
 
 
 def slot_tag(key: bytes) -> bytes:

@@ -105,9 +105,7 @@ def ref_prob_best(arms):
             pdf = math.exp((a - 1) * math.log(x) + (b - 1) * math.log1p(-x) - log_norm)
             return pdf * math.prod(special.betainc(c, d, x) for c, d in others)
 
-        value, _ = integrate.quad(
-            integrand, lo, hi, points=hints or None, limit=500, epsabs=1e-12
-        )
+        value, _ = integrate.quad(integrand, lo, hi, points=hints or None, limit=500, epsabs=1e-12)
         out.append(value)
     return out
 
@@ -159,12 +157,7 @@ def test_wilson_coverage_is_close_to_nominal():
     """Statistical sanity, independent of any formula: ~95 % coverage."""
     rng = np.random.default_rng(7)
     n, p = 200, 0.03
-    hits = sum(
-        low <= p <= high
-        for low, high in (
-            stats.wilson_interval(int(s), n) for s in rng.binomial(n, p, 4000)
-        )
-    )
+    hits = sum(low <= p <= high for low, high in (stats.wilson_interval(int(s), n) for s in rng.binomial(n, p, 4000)))
     assert 0.93 <= hits / 4000 <= 0.97
 
 
@@ -224,9 +217,7 @@ def test_z_test_sign_and_extreme_p_value():
 
 @pytest.mark.parametrize("df", range(1, 21))
 def test_chi2_sf_matches_scipy(df):
-    xs = np.concatenate(
-        [np.logspace(-8, math.log10(1500), 120), [df - 1e-9, df, df + 2]]
-    )
+    xs = np.concatenate([np.logspace(-8, math.log10(1500), 120), [df - 1e-9, df, df + 2]])
     for x in xs:
         ref = sps.chi2.sf(x, df)
         got = stats.chi2_sf(float(x), df)
@@ -237,9 +228,7 @@ def test_chi2_sf_matches_scipy(df):
 def test_gamma_q_matches_scipy(a):
     for x in [1e-6, 0.01, 0.3 * a, a - 0.5, a, a + 1, 1.7 * a + 3, 10 * a + 30]:
         if x > 0:
-            assert stats.gamma_q(a, x) == pytest.approx(
-                special.gammaincc(a, x), rel=1e-9, abs=1e-300
-            ), (a, x)
+            assert stats.gamma_q(a, x) == pytest.approx(special.gammaincc(a, x), rel=1e-9, abs=1e-300), (a, x)
 
 
 def test_chi2_sf_edges():
@@ -280,9 +269,7 @@ def test_srm_flag():
 
 def test_srm_without_anything_to_test():
     assert stats.sample_ratio_mismatch([1234], [1]) == stats.SrmResult(0.0, 1.0, False)
-    assert stats.sample_ratio_mismatch([0, 0], [1, 1]) == stats.SrmResult(
-        0.0, 1.0, False
-    )
+    assert stats.sample_ratio_mismatch([0, 0], [1, 1]) == stats.SrmResult(0.0, 1.0, False)
     with pytest.raises(ValueError):
         stats.sample_ratio_mismatch([10, 10], [1, 0])
     with pytest.raises(ValueError):
@@ -314,9 +301,7 @@ def test_probability_to_beat_every_sum_form(cs, cn, vs, vn):
     """Each shortest-sum branch (a_v, a_c, b_c, b_v) is taken by one case."""
     ref = ref_prob_best([(cs, cn), (vs, vn)])[1]
     assert stats.probability_to_beat(cs, cn, vs, vn) == pytest.approx(ref, abs=BAYES)
-    assert stats.probability_to_beat(vs, vn, cs, cn) == pytest.approx(
-        1 - ref, abs=BAYES
-    )
+    assert stats.probability_to_beat(vs, vn, cs, cn) == pytest.approx(1 - ref, abs=BAYES)
 
 
 @pytest.mark.parametrize("arms", ARM_SETS)
@@ -333,15 +318,11 @@ def test_probability_to_be_best_matches_monte_carlo():
     rng = np.random.default_rng(3)
     draws = np.stack([rng.beta(s + 1, n - s + 1, 1_000_000) for s, n in arms])
     shares = np.bincount(draws.argmax(axis=0), minlength=len(arms)) / draws.shape[1]
-    assert stats.probability_to_be_best(arms) == pytest.approx(
-        shares.tolist(), abs=3e-3
-    )
+    assert stats.probability_to_be_best(arms) == pytest.approx(shares.tolist(), abs=3e-3)
 
 
 def test_identical_arms_share_probability_exactly():
-    assert stats.probability_to_be_best([(10, 100)] * 4) == pytest.approx(
-        [0.25] * 4, abs=1e-9
-    )
+    assert stats.probability_to_be_best([(10, 100)] * 4) == pytest.approx([0.25] * 4, abs=1e-9)
     assert stats.probability_to_beat(10, 100, 10, 100) == pytest.approx(0.5, abs=1e-9)
     assert stats.probability_to_be_best([]) == []
 
@@ -381,9 +362,7 @@ def test_summarize_goal_figures():
     control = by_label["control"]
     assert control["is_control"] and control["enough_data"]
     assert control["rate"] == pytest.approx(0.048, **FREQ)
-    assert (control["rate_low"], control["rate_high"]) == pytest.approx(
-        ref_wilson(480, 10_000, 0.95), **FREQ
-    )
+    assert (control["rate_low"], control["rate_high"]) == pytest.approx(ref_wilson(480, 10_000, 0.95), **FREQ)
     for key in (
         "uplift",
         "uplift_low",
@@ -404,9 +383,7 @@ def test_summarize_goal_figures():
         )
         assert (row["z"], row["p_value"]) == pytest.approx((ref_z, ref_p), **FREQ)
         assert row["prob_best"] == pytest.approx(p_best, abs=BAYES)
-        assert row["prob_beat_control"] == pytest.approx(
-            ref_prob_best([(480, 10_000), (s, n)])[1], abs=BAYES
-        )
+        assert row["prob_beat_control"] == pytest.approx(ref_prob_best([(480, 10_000), (s, n)])[1], abs=BAYES)
         assert row["significant"] is bool(ref_p < 0.05)
     assert by_label["b"]["significant"] and not by_label["c"]["significant"]
     assert control["prob_best"] == pytest.approx(best[0], abs=BAYES)
@@ -442,13 +419,9 @@ def test_summarize_goal_edge_cases():
     assert empty.variants[1].prob_beat_control == pytest.approx(0.5, abs=BAYES)
     json.dumps(empty.to_dict())
 
-    skewed = stats.summarize_goal(
-        [("a", 500, 10_000), ("b", 500, 10_500)], "a", weights=[1, 1]
-    )
+    skewed = stats.summarize_goal([("a", 500, 10_000), ("b", 500, 10_500)], "a", weights=[1, 1])
     assert skewed.srm.mismatch
-    assert not stats.summarize_goal(
-        [("a", 500, 20_000), ("b", 500, 10_000)], "a", weights=[2, 1]
-    ).srm.mismatch
+    assert not stats.summarize_goal([("a", 500, 20_000), ("b", 500, 10_000)], "a", weights=[2, 1]).srm.mismatch
 
     with pytest.raises(ValueError):
         stats.summarize_goal([("a", 1, 2)], "missing")

@@ -65,9 +65,7 @@ def test_redis_down_gives_503_then_a_retry_counts_once(own_redis, server_on):
         assert seconds < 1.5
 
     own_redis.start()  # same port, same AOF data
-    assert http("GET", base + "/track?experiment=e&variant=a&event=participate&uuid=u2").json() == {
-        "status": "counted"
-    }
+    assert http("GET", base + "/track?experiment=e&variant=a&event=participate&uuid=u2").json() == {"status": "counted"}
     assert http("GET", base + TRACK).json() == {"status": "duplicate"}
     assert runtime.store().experiment("alephbet", "e").count("participate", "a") == 2
 
