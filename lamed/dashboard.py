@@ -50,6 +50,7 @@ class ExperimentView:
     trials: dict  # variant -> trials
     srm: stats.SrmResult
     expected_split: str = "an even split"  # what the SRM check compared against
+    definition: Optional[Definition] = None  # runtime config, if the experiment has one
     goals: list = field(default_factory=list)
     trials_chart: str = ""
 
@@ -101,11 +102,26 @@ def experiment_view(
     trials = {variant: counts.count(PARTICIPATE, variant) for variant in variants}
     weights, expected = _expected_split(variants, definition)
     srm = stats.sample_ratio_mismatch(list(trials.values()), weights)
-    view = ExperimentView(counts, control, trials, srm, expected)
+    view = ExperimentView(counts, control, trials, srm, expected, definition)
     view.goals = [_goal_view(counts, goal, control, trials, with_charts) for goal in counts.goals]
     if with_charts:
         view.trials_chart = _daily_chart(counts, PARTICIPATE, "Trials per day")
     return view
+
+
+def lifecycle(definition: Optional[Definition]) -> Optional[str]:
+    """What the list shows of a definition: nothing while it simply runs."""
+    if definition is None or definition.status == "running":
+        return None
+    if definition.status == "stopped" and definition.winner:
+        return f"stopped: {definition.winner} wins"
+    return definition.status
+
+
+def weight_shares(definition: Definition) -> list[tuple[str, float]]:
+    """(variant, share of traffic in percent), in the definition's order."""
+    total = sum(definition.variants.values())
+    return [(variant, 100.0 * weight / total) for variant, weight in definition.variants.items()]
 
 
 def _expected_split(variants: list, definition: Optional[Definition]) -> tuple[list, str]:
@@ -244,6 +260,7 @@ def environment():
     env.filters.update(percent=percent, signed_percent=signed_percent, p_value=p_value, probability=probability)
     env.globals.update(experiment_path=experiment_path, action_path=action_path, COLLECTING=COLLECTING)
     env.globals.update(SIGNIFICANT=SIGNIFICANT, MISMATCH=MISMATCH, MIN_TRIALS=stats.MIN_TRIALS)
+    env.globals.update(lifecycle=lifecycle, weight_shares=weight_shares)
     return env
 
 

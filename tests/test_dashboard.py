@@ -388,3 +388,32 @@ def test_srm_and_control_follow_the_definition(fake_store):
     unplanned = experiment_view(counts)
     assert unplanned.status == MISMATCH and unplanned.expected_split == "an even split"
     assert unplanned.control == "a"
+
+
+def test_pages_show_the_definition(client, cookie, fake_store):
+    from lamed.definitions import DefinitionStore, definition_from_dict
+
+    seed(fake_store, "defined", {"A": (40, 4), "B": (40, 8)})
+    seed(fake_store, "plain", {"A": (5, 1)})
+    definition = definition_from_dict(
+        "defined",
+        {
+            "variants": {"A": 1, "B": 3},
+            "control": "A",
+            "coverage": 50,
+            "rules": [{"attribute": XSS, "op": "eq", "value": "vip", "variant": "B"}],
+            "status": "stopped",
+            "winner": "B",
+        },
+    )
+    DefinitionStore(fake_store.client).put("alephbet", definition)
+
+    detail = page(client, "/dashboard/defined", cookie)
+    assert 'id="definition"' in detail and 'data-lifecycle="stopped"' in detail
+    assert "25.0%" in detail and "75.0%" in detail and "coverage 50% of users" in detail
+    assert "everyone gets <strong class=\"name\">B</strong>" in detail
+    assert XSS not in detail and "&lt;img src=x" in detail
+
+    listing = page(client, "/dashboard", cookie)
+    assert "stopped: B wins" in listing
+    assert 'id="definition"' not in page(client, "/dashboard/plain", cookie)
