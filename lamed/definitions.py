@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
@@ -27,7 +26,7 @@ import redis
 from lamed import keys, runtime
 from lamed.events import MAX_NAME_CHARS, MAX_UUID_CHARS, InvalidInput
 from lamed.events import _check_text as check_text
-from lamed.settings import Settings, SettingsError
+from lamed.settings import Settings
 from lamed.store import StoreUnavailable
 
 log = logging.getLogger("lamed")
@@ -47,9 +46,7 @@ MAX_LIST_VALUES = 1000
 MAX_FORCED = 10_000
 MAX_DEFINITION_BYTES = 512 * 1024
 
-DEFAULT_CACHE_SECONDS = 10.0
-CACHE_SECONDS_ENV = "LAMED_DEFINITION_CACHE_SECONDS"
-CACHE_SECONDS_SETTING = "definition_cache_seconds"
+DEFAULT_CACHE_SECONDS = Settings.definition_cache_seconds
 
 DEFINITION_FIELDS = ("variants", "control", "coverage", "rules", "forced", "status", "winner", "seed", "description")
 RULE_FIELDS = ("attribute", "op", "value", "variant", "exclude")
@@ -383,20 +380,6 @@ class DefinitionCache:
         self._expires = loaded_at + self._ttl
 
 
-def cache_ttl_seconds(settings: Settings, environ: Optional[Mapping[str, str]] = None) -> float:
-    """``LAMED_DEFINITION_CACHE_SECONDS`` or ``definition_cache_seconds`` in the
-    config file; 10 s by default, 0 disables the cache."""
-    environ = os.environ if environ is None else environ
-    value = environ.get(CACHE_SECONDS_ENV, settings.extra.get(CACHE_SECONDS_SETTING, DEFAULT_CACHE_SECONDS))
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{CACHE_SECONDS_SETTING} must be a number of seconds, got {value!r}") from None
-    if not 0 <= seconds <= 3600:
-        raise SettingsError(f"{CACHE_SECONDS_SETTING} must be between 0 and 3600 seconds")
-    return seconds
-
-
 _process_cache: Optional[tuple] = None  # (redis client, DefinitionCache)
 
 
@@ -405,7 +388,7 @@ def cached_definition(namespace: str, name: str) -> Optional[Definition]:
     global _process_cache
     client = runtime.store().client
     if _process_cache is None or _process_cache[0] is not client:
-        ttl = cache_ttl_seconds(runtime.settings())
+        ttl = runtime.settings().definition_cache_seconds
         _process_cache = (client, DefinitionCache(DefinitionStore(client).all, ttl))
     return _process_cache[1].get(namespace, name)
 

@@ -27,6 +27,7 @@ class Settings:
     uuid_expiry_seconds: int = 86400
     namespace: str = "alephbet"
     redis_timeout_seconds: float = 0.5
+    definition_cache_seconds: float = 10.0
     watch_retries: int = 5
     track_mode: str = "watch"  # "lua": the optional one-round-trip counting (lamed.store)
     max_experiments_per_namespace: int = 1000
@@ -119,6 +120,8 @@ def _validate(settings: Settings, source: str) -> None:
         raise SettingsError(f"{source}: uuid_expiry_seconds must be at least 1")
     if not 0 < settings.redis_timeout_seconds <= 30:
         raise SettingsError(f"{source}: redis_timeout_seconds must be in (0, 30]")
+    if not 0 <= settings.definition_cache_seconds <= 3600:
+        raise SettingsError(f"{source}: definition_cache_seconds must be between 0 and 3600 seconds")
     if not 1 <= settings.watch_retries <= 100:
         raise SettingsError(f"{source}: watch_retries must be between 1 and 100")
     if settings.track_mode not in ("watch", "lua"):

@@ -12,21 +12,20 @@ import redis
 from click.testing import CliRunner
 from conftest import API_KEY, http
 
-from lamed import keys
+from lamed import keys, runtime
 from lamed.definition_snippet import alephbet_snippet_for_definition
 from lamed.definitions import (
     DefinitionCache,
     DefinitionExists,
     DefinitionNotFound,
     DefinitionStore,
-    cache_ttl_seconds,
     definition_from_dict,
     read_definitions,
     updated,
 )
 from lamed.events import InvalidInput
 from lamed.experiments_cli import experiments
-from lamed.settings import Settings, SettingsError
+from lamed.settings import SettingsError, load_settings, write_config_file
 
 VALID = {"variants": {"A": 50, "B": 50}, "status": "running"}
 KEY = {"x-api-key": API_KEY}
@@ -181,22 +180,27 @@ def test_cache_serves_the_snapshot_until_the_ttl_then_reloads():
     assert loads == [100.0, 110.0]
 
 
-def test_cache_ttl_setting():
-    assert cache_ttl_seconds(Settings(), environ={}) == 10
-    assert cache_ttl_seconds(Settings(extra={"definition_cache_seconds": 2}), environ={}) == 2
-    assert cache_ttl_seconds(Settings(), environ={"LAMED_DEFINITION_CACHE_SECONDS": "0.5"}) == 0.5
+def test_cache_ttl_setting(tmp_path):
+    def cache_ttl_seconds(file_values: dict, environ: dict) -> float:
+        path = tmp_path / "config.json"
+        write_config_file(path, file_values)
+        return load_settings(path, environ).definition_cache_seconds
+
+    assert cache_ttl_seconds({}, environ={}) == 10
+    assert cache_ttl_seconds({"definition_cache_seconds": 2}, environ={}) == 2
+    assert cache_ttl_seconds({}, environ={"LAMED_DEFINITION_CACHE_SECONDS": "0.5"}) == 0.5
     for bad in ("soon", "-1", "100000"):
         with pytest.raises(SettingsError):
-            cache_ttl_seconds(Settings(), environ={"LAMED_DEFINITION_CACHE_SECONDS": bad})
+            cache_ttl_seconds({}, environ={"LAMED_DEFINITION_CACHE_SECONDS": bad})
 
 
 # -- HTTP ----------------------------------------------------------------
 
 
 @pytest.fixture
-def api(live_server, monkeypatch):
+def api(live_server, settings, store):
     """The live server with the definition cache off, so each request sees Redis."""
-    monkeypatch.setenv("LAMED_DEFINITION_CACHE_SECONDS", "0")
+    runtime.install(settings.replace(definition_cache_seconds=0), store)
     return live_server.url
 
 
