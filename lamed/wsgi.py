@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+from http import HTTPStatus
 from typing import Any, Callable, Iterable, Optional
 from urllib.parse import parse_qsl, unquote
 
@@ -96,8 +97,15 @@ class WSGIAdapter:
         body = response.get("body") or ""
         payload = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode("utf-8")
         headers.append(("Content-Length", str(len(payload))))
-        start_response(f"{status} {_REASONS.get(status, 'Status')}", headers)
+        start_response(f"{status} {_reason(status)}", headers)
         return [payload]
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Status"
 
 
 def _redirect_without_slash(raw_path: str, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -141,23 +149,6 @@ def _read_body(environ: dict) -> bytes:
         return b""
     # Never buffer more than the parser accepts; it reports the oversize body.
     return environ["wsgi.input"].read(min(length, MAX_BODY_BYTES + 1))
-
-
-_REASONS = {
-    200: "OK",
-    204: "No Content",
-    302: "Found",
-    303: "See Other",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 
 def application(app: Optional[Any] = None) -> WSGIAdapter:
