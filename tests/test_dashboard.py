@@ -411,7 +411,7 @@ def test_pages_show_the_definition(client, cookie, fake_store):
     detail = page(client, "/dashboard/defined", cookie)
     assert 'id="definition"' in detail and 'data-lifecycle="stopped"' in detail
     assert "25.0%" in detail and "75.0%" in detail and "coverage 50% of users" in detail
-    assert "everyone gets <strong class=\"name\">B</strong>" in detail
+    assert 'everyone gets <strong class="name">B</strong>' in detail
     assert XSS not in detail and "&lt;img src=x" in detail
 
     listing = page(client, "/dashboard", cookie)

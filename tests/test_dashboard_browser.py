@@ -7,11 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import urllib.request
 from urllib.parse import quote
 
 import pytest
-from conftest import API_KEY
+from conftest import API_KEY, http
 from test_dashboard import seed
 
 pytestmark = pytest.mark.browser
@@ -23,11 +22,9 @@ DESKTOP = {"width": 1280, "height": 900}
 
 
 def api_results(live_server, name: str) -> dict:
-    request = urllib.request.Request(
-        f"{live_server.url}/experiments/{quote(name, safe='')}", headers={"x-api-key": API_KEY}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.load(response)
+    response = http("GET", f"{live_server.url}/experiments/{quote(name, safe='')}", headers={"x-api-key": API_KEY})
+    assert response.status == 200, response.body
+    return response.json()
 
 
 @pytest.fixture
@@ -165,9 +162,8 @@ def check_delete(page, live_server, store, artifacts_dir) -> None:
     assert "Deleted checkout-button" in page.inner_text("p.notice")
     assert store.experiment("alephbet", "checkout-button").is_empty
     assert page.locator('li[data-experiment="checkout-button"]').count() == 0
-    with pytest.raises(urllib.error.HTTPError) as gone:
-        api_results(live_server, "checkout-button")
-    assert gone.value.code == 404
+    gone = http("GET", f"{live_server.url}/experiments/checkout-button", headers={"x-api-key": API_KEY})
+    assert gone.status == 404
 
 
 def test_readable_on_a_phone(browser, live_server, data, artifacts_dir):

@@ -15,6 +15,7 @@ from collections import Counter
 
 import pytest
 import redis
+from conftest import http
 
 from lamed import runtime
 from lamed.embedded import RedisServer
@@ -109,12 +110,8 @@ def paused_redis_server(store, live_server, redis_url):
 
 def _get(url: str) -> tuple:
     started = time.monotonic()
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            status, body = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, body = error.code, error.read()
-    return status, json.loads(body or b"null"), time.monotonic() - started
+    result = http("GET", url)
+    return result.status, json.loads(result.body or b"null"), time.monotonic() - started
 
 
 def _track_url(base: str, uuid: str) -> str:

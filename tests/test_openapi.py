@@ -10,10 +10,10 @@ from collections import Counter
 
 import pytest
 import schemathesis
+from conftest import API_KEY
 from hypothesis import HealthCheck, given, settings
 
 from app import app
-from tests.conftest import API_KEY
 
 EXAMPLES = int(os.environ.get("LAMED_SCHEMATHESIS_EXAMPLES", "15"))
 

@@ -4,28 +4,20 @@ logged; CORS ``*`` is sent by the public tracking routes only."""
 from __future__ import annotations
 
 import logging
-import urllib.error
-import urllib.request
 
 import pytest
+from conftest import API_KEY, http
 
 from app import app
-from lamed.routes import http
-from tests.conftest import API_KEY
+from lamed.routes import http as routes_http
 
 # The routes a browser on any site calls (Alephbet's tracking, assignment).
 PUBLIC_CORS_ROUTES = {"/track", "/assign"}
 
 
 def _request(url: str, method: str = "GET", headers: dict | None = None) -> tuple:
-    request = urllib.request.Request(
-        url, method=method, headers=headers or {}, data=b"{}" if method in ("POST", "PUT") else None
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+    result = http(method, url, b"{}" if method in ("POST", "PUT") else None, headers)
+    return result.status, dict(result.headers), result.body
 
 
 def _concrete(path: str) -> str:
@@ -43,13 +35,13 @@ def _protected_routes() -> list:
 
 def test_api_key_is_compared_in_constant_time(live_server, monkeypatch):
     compared = []
-    real = http.hmac.compare_digest
+    real = routes_http.hmac.compare_digest
 
     def spy(given, expected):
         compared.append((given, expected))
         return real(given, expected)
 
-    monkeypatch.setattr(http.hmac, "compare_digest", spy)
+    monkeypatch.setattr(routes_http.hmac, "compare_digest", spy)
     status, _, _ = _request(f"{live_server.url}/experiments", headers={"x-api-key": API_KEY[:-1] + "!"})
     assert status == 403
     assert _request(f"{live_server.url}/experiments", headers={"x-api-key": API_KEY})[0] == 200

@@ -8,7 +8,6 @@ started once by the parent, not once per worker.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -21,10 +20,10 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
+from conftest import API_KEY, http
 
 from lamed.embedded import free_port
 from lamed.store import connect
-from tests.conftest import API_KEY
 
 pytest.importorskip("gunicorn")
 
@@ -77,9 +76,8 @@ class Served:
         pytest.fail("lamed serve --workers did not answer /health in time")
 
     def get(self, path: str, headers: dict | None = None) -> tuple:
-        request = urllib.request.Request(self.url + path, headers=headers or {})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
+        response = http("GET", self.url + path, headers=headers)
+        return response.status, response.json()
 
     def stop(self) -> str:
         if self.process.poll() is None:

@@ -19,8 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import redis
-
-from tests.conftest import API_KEY, ROOT
+from conftest import API_KEY, ROOT
 
 SOAK_SECONDS = float(os.environ.get("LAMED_SOAK_SECONDS", "20"))
 CLIENTS = 3
