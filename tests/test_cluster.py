@@ -5,7 +5,6 @@ limits, and a master killed mid-load."""
 from __future__ import annotations
 
 import random
-import shutil
 import subprocess
 import threading
 import time
@@ -18,8 +17,6 @@ from lamed.embedded import RedisServer, free_port
 from lamed.events import Event
 from lamed.settings import Settings
 from lamed.store import COUNTED, DUPLICATE, LimitExceeded, Limits, Store, StoreUnavailable, connect
-
-pytestmark = pytest.mark.skipif(not shutil.which("redis-cli"), reason="redis-cli is needed to create a cluster")
 
 NODE_TIMEOUT_MS = 1000
 

@@ -25,8 +25,6 @@ from conftest import API_KEY, http
 from lamed.embedded import free_port
 from lamed.store import connect
 
-pytest.importorskip("gunicorn")
-
 SERVE = [sys.executable, "-c", "from lamed.cli import main; main()", "serve"]
 
 
