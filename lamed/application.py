@@ -11,6 +11,7 @@ from chalice import Chalice
 from lamed import runtime
 from lamed.routes import register_all
 from lamed.routes.tracking import TRACK_PATH, track_query
+from lamed.settings import SettingsError
 
 WARMUP_KEY = "lamed-warmup"
 
@@ -59,7 +60,11 @@ def is_warmup(event: Any) -> bool:
 
 def resource_path_for(path: str) -> str:
     """Extra track paths (``track_paths`` setting) are served by /track."""
-    return TRACK_PATH if path in runtime.settings().track_paths else path
+    try:
+        extra_paths = runtime.settings().track_paths
+    except SettingsError:
+        return path  # the route itself answers 503 "server misconfigured"
+    return TRACK_PATH if path in extra_paths else path
 
 
 def make_handler(app: Chalice):

@@ -223,5 +223,11 @@ def test_invalid_server_config_is_a_503_on_every_route(monkeypatch):
                 response = client.http.get(path, headers={"x-api-key": API_KEY})
                 assert response.status_code == 503, (path, response.body)
                 assert json.loads(response.body)["error"] == "server misconfigured"
+        # The Lambda entry point too, before any route is reached.
+        import app as lambda_module
+        from lamed.gateway import proxy_event
+
+        query = {"experiment": "e", "variant": "a", "event": "participate", "uuid": "1"}
+        assert lambda_module.handler(proxy_event("GET", "/track", query=query), None)["statusCode"] == 503
     finally:
         runtime.install(Settings())
