@@ -13,10 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lamed import keys, runtime
-from lamed.events import MAX_NAME_CHARS, Event, InvalidInput, event_from_mapping, parse_body
+from lamed.events import FIELDS, MAX_NAME_CHARS, Event, InvalidInput, event_from_mapping, parse_body
 from lamed.store import COUNTED, Limits, Store, connect
 
-FIELDS = ("namespace", "experiment", "variant", "event", "uuid")
 # Names Alephbet users write, and names built to break a key schema.
 tricky = st.sampled_from(
     ["my a/b test", "a:b", "{tag}", "}{", '"', "\\", "lamed:namespaces", "ns:counts:x", "\u00e9\u2603"]
