@@ -1,7 +1,16 @@
-"""Chalice entry point: the app built from Lamed's blueprints, and the Lambda
-handler (``app.handler``) that also answers scheduled warm-ups."""
+"""Chalice entry point. ``app.handler`` is the Lambda handler: /track without
+Chalice, the rest through the Chalice app ``app.app``, which is built when
+first asked for (by the handler, ``chalice local`` or ``from app import app``),
+so a cold start on the track path does not import Chalice or redis-py."""
 
-from lamed.application import create_app, make_handler
+from lamed.lambda_handler import handler
 
-app = create_app()
-handler = make_handler(app)
+__all__ = ["handler"]  # and "app", built by __getattr__
+
+
+def __getattr__(name: str):
+    if name == "app":
+        from lamed.application import create_app
+
+        return create_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,12 +1,13 @@
-"""Redis Cluster support for the store: URL form, client, and routing.
+"""Tracking over redis-py clients: Redis Cluster (URL form, client, routing),
+and any other redis-py client (fakeredis, in unit tests).
 
 ``LAMED_REDIS_URL=redis+cluster://host:port`` (any node of the cluster; more
 nodes are discovered) selects Redis Cluster. ``rediss+cluster://`` adds TLS,
 and ``user:password@`` works as in a ``redis://`` URL.
 
-The store writes its counting transaction as raw commands on one connection.
-:class:`SingleNode` gives it the client's own pool; :class:`ClusterNodes`
-gives it the pool of the master that owns the hash slot of the keys (all keys
+The counting protocol (:mod:`lamed.counting`) writes its transaction as raw
+commands on one connection. :class:`ClientNode` gives it the client's own
+pool; :class:`ClusterNodes` gives it the pool of the master that owns the hash slot of the keys (all keys
 of one experiment share a hash tag, see :mod:`lamed.keys`), and refreshes the
 slot map when a node moved a slot or failed over. Bookkeeping commands that
 span slots go through redis-py's cluster pipeline.
@@ -14,6 +15,7 @@ span slots go through redis-py's cluster pipeline.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from typing import Sequence, Union
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +24,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
+
+from lamed.resp import ReplyError, pack_all
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
@@ -53,35 +57,92 @@ def connect_cluster(url: str, timeout_seconds: float) -> RedisCluster:
     )
 
 
-class SingleNode:
-    """One Redis: every key lives on the client's own pool."""
+class _PooledConnection:
+    """A redis-py connection with the interface of :class:`lamed.resp.Connection`
+    (``send``/``read``), so the counting protocol runs on either."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    __slots__ = ("pool", "connection")
+
+    def __init__(self, pool, connection) -> None:
+        self.pool, self.connection = pool, connection
+
+    def send(self, data: bytes) -> None:
+        self.connection.send_packed_command([data], check_health=False)
+
+    def read(self) -> object:
+        try:
+            return self.connection.read_response()
+        except redis.exceptions.NoScriptError as error:
+            raise ReplyError(f"NOSCRIPT {error}") from None
+
+
+class _RedisPyNodes:
+    """Connections from a redis-py client's pools, kept idle between
+    transactions: skips redis-py's per-checkout bookkeeping but keeps its
+    check that a connection has nothing unread (closed by the server, say)."""
+
+    errors = (redis.RedisError, redis.exceptions.RedisClusterException)
+
+    def __init__(self, client) -> None:
         self.client = client
+        self._idle: dict = {}  # pool -> idle connections taken from it
+        self._pid = os.getpid()
+
+    def pool_for(self, key: bytes):
+        raise NotImplementedError
+
+    def checkout(self, key: bytes) -> _PooledConnection:
+        if self._pid != os.getpid():  # forked: the parent's sockets are not ours
+            self._idle, self._pid = {}, os.getpid()
+        pool = self.pool_for(key)
+        try:
+            connection = self._idle[pool].pop()
+        except (KeyError, IndexError):
+            return _PooledConnection(pool, pool.get_connection())
+        try:
+            if connection.connection.can_read():
+                connection.connection.disconnect()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            connection.connection.disconnect()
+        return connection
+
+    def checkin(self, key: bytes, connection: _PooledConnection) -> None:
+        self._idle.setdefault(connection.pool, []).append(connection)
+
+    def discard(self, connection: _PooledConnection) -> None:
+        connection.connection.disconnect()
+        connection.pool.release(connection.connection)
+
+    def read_hash(self, key: bytes) -> dict:
+        return self.client.hgetall(key)
+
+
+class ClientNode(_RedisPyNodes):
+    """One Redis behind a redis-py client (fakeredis, in unit tests)."""
 
     def pool_for(self, key: bytes):
         return self.client.connection_pool
 
-    def after_exec(self, key: bytes) -> list:
-        return []
+    def after_exec(self, key: bytes) -> tuple:
+        return ()
 
     def groups(self, flags: Sequence[bytes], indexes: list[int]) -> list[list[int]]:
         return [indexes]
 
-    def run(self, connection, commands: list) -> list:
+    def run(self, connection: _PooledConnection, commands: list) -> list:
         """Runs commands in one round trip on ``connection`` (any key)."""
-        connection.send_packed_command(connection.pack_commands(commands))
-        return [connection.read_response() for _ in commands]
+        connection.send(pack_all(commands))
+        return [connection.read() for _ in commands]
 
     def failed(self, error: Exception) -> None:
         pass
 
 
-class ClusterNodes:
+class ClusterNodes(_RedisPyNodes):
     """Redis Cluster: each hash slot on the connection pool of its master."""
 
     def __init__(self, client: RedisCluster, replica_wait_ms: int = 200) -> None:
-        self.client = client
+        super().__init__(client)
         self._wait = (b"WAIT", b"1", b"%d" % replica_wait_ms)
         self._has_replicas: dict = {}  # master's name -> bool, until the next failure
 
@@ -107,7 +168,7 @@ class ClusterNodes:
             by_slot[self.client.keyslot(flags[index])].append(index)
         return list(by_slot.values())
 
-    def run(self, connection, commands: list) -> list:
+    def run(self, connection: _PooledConnection, commands: list) -> list:
         """Keys of ``commands`` may live on other slots: route each one."""
         pipe = self.client.pipeline(transaction=False)
         for command in commands:
@@ -124,8 +185,6 @@ class ClusterNodes:
             pass  # still failing over; the next failure tries again
 
 
-Topology = Union[SingleNode, ClusterNodes]
-
-
-def topology_for(client: Union[redis.Redis, RedisCluster]) -> Topology:
-    return ClusterNodes(client) if isinstance(client, RedisCluster) else SingleNode(client)
+def nodes_for(client: Union[redis.Redis, RedisCluster]) -> Union[ClientNode, ClusterNodes]:
+    """The tracking nodes of a redis-py client (see lamed.counting)."""
+    return ClusterNodes(client) if isinstance(client, RedisCluster) else ClientNode(client)

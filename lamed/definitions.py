@@ -17,24 +17,29 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 import redis
 
 from lamed import keys, runtime
+from lamed.counting import StoreUnavailable
 from lamed.events import MAX_NAME_CHARS, MAX_UUID_CHARS, InvalidInput
 from lamed.events import _check_text as check_text
-from lamed.settings import Settings
-from lamed.store import StoreUnavailable
+from lamed.lifecycle import (  # noqa: F401  (the statuses are part of a definition)
+    DRAFT,
+    NOT_COUNTED_STATUSES,
+    PAUSED,
+    RUNNING,
+    STATUSES,
+    STOPPED,
+    SnapshotCache,
+    not_counted_reason,
+)
+from lamed.settings import DEFAULTS
 
 log = logging.getLogger("lamed")
 
-DRAFT, RUNNING, PAUSED, STOPPED = "draft", "running", "paused", "stopped"
-STATUSES = (DRAFT, RUNNING, PAUSED, STOPPED)
-# Tracking of these is answered 200 ``not_counted``: the experiment is over or on hold.
-NOT_COUNTED_STATUSES = (PAUSED, STOPPED)
 
 OPERATORS = ("eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte")
 NUMERIC_OPERATORS = ("lt", "lte", "gt", "gte")
@@ -46,7 +51,7 @@ MAX_LIST_VALUES = 1000
 MAX_FORCED = 10_000
 MAX_DEFINITION_BYTES = 512 * 1024
 
-DEFAULT_CACHE_SECONDS = Settings.definition_cache_seconds
+DEFAULT_CACHE_SECONDS = DEFAULTS.definition_cache_seconds
 
 DEFINITION_FIELDS = ("variants", "control", "coverage", "rules", "forced", "status", "winner", "seed", "description")
 RULE_FIELDS = ("attribute", "op", "value", "variant", "exclude")
@@ -355,32 +360,12 @@ def read_definitions(namespace: str) -> list:
 # -- the per-process cache ---------------------------------------------
 
 
-class DefinitionCache:
-    """A snapshot of all definitions, reloaded (one HGETALL) once it is older
-    than ``ttl_seconds``: a running handler sees a change within the TTL.
-
-    Thread-safe without a lock: the snapshot is replaced whole; two threads
-    may both reload once, which is harmless."""
-
-    def __init__(self, load: Callable[[], dict], ttl_seconds: float, clock: Callable[[], float] = time.monotonic):
-        self._load = load
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._snapshot: dict = {}
-        self._expires = -math.inf
-
-    def get(self, namespace: str, name: str) -> Optional[Definition]:
-        if self._clock() >= self._expires:
-            self.refresh()
-        return self._snapshot.get((namespace, name))
-
-    def refresh(self) -> None:
-        loaded_at = self._clock()
-        self._snapshot = self._load()
-        self._expires = loaded_at + self._ttl
+# Full definitions (for assignment and the dashboard) are cached as the
+# track path's statuses are: one snapshot per process, at most TTL old.
+DefinitionCache = SnapshotCache
 
 
-_process_cache: Optional[tuple] = None  # (redis client, DefinitionCache)
+_process_cache: Optional[tuple] = None  # (redis client, SnapshotCache of definitions)
 
 
 def cached_definition(namespace: str, name: str) -> Optional[Definition]:
@@ -391,15 +376,6 @@ def cached_definition(namespace: str, name: str) -> Optional[Definition]:
         ttl = runtime.settings().definition_cache_seconds
         _process_cache = (client, DefinitionCache(DefinitionStore(client).all, ttl))
     return _process_cache[1].get(namespace, name)
-
-
-def not_counted_reason(namespace: str, experiment: str) -> Optional[str]:
-    """``paused`` or ``stopped`` when tracking of the experiment must not
-    count; None otherwise (and for experiments without a definition)."""
-    definition = cached_definition(namespace, experiment)
-    if definition is not None and definition.status in NOT_COUNTED_STATUSES:
-        return definition.status
-    return None
 
 
 def updated(definition: Definition, changes: Mapping[str, Any]) -> Definition:

@@ -15,9 +15,9 @@ from urllib.parse import parse_qsl, unquote
 
 from chalice import Chalice
 
-from lamed.application import resource_path_for
 from lamed.events import MAX_BODY_BYTES
 from lamed.gateway import proxy_event
+from lamed.lambda_handler import make_handler, resource_path_for
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade"}
 NOT_FOUND = b'{"error":"no such route","field":"path"}'
@@ -46,6 +46,7 @@ class _Route:
 class WSGIAdapter:
     def __init__(self, app: Chalice) -> None:
         self.app = app
+        self.handler = make_handler(lambda: app)  # /track as on Lambda: without Chalice
         # Literal routes first, so /experiments wins over /experiments/{name}.
         self.routes = sorted((_Route(path) for path in app.routes), key=lambda r: len(r.names))
 
@@ -62,7 +63,7 @@ class WSGIAdapter:
             start_response("404 Not Found", [("Content-Type", "application/json")])
             return [NOT_FOUND]
         event = self._event(environ, path, resource_path, params)
-        response = self.app(event, None)
+        response = self.handler(event, None)
         return self._respond(response, start_response)
 
     def _match(self, segments: list[str]) -> tuple:

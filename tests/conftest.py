@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import fakeredis
+import hypothesis
 import pytest
 import redis
 
@@ -18,6 +19,11 @@ from lamed.store import Store
 
 API_KEY = "test-api-key-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
+
+# Shared 2-core machines: a slow first draw (Hypothesis builds its character
+# tables once per fresh checkout) or a slow example is the machine, not a bug.
+hypothesis.settings.register_profile("lamed", suppress_health_check=[hypothesis.HealthCheck.too_slow], deadline=None)
+hypothesis.settings.load_profile("lamed")
 
 
 @pytest.fixture(autouse=True)

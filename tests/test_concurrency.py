@@ -1,7 +1,6 @@
 """Exactly once under concurrency: many threads and several processes deliver
 overlapping duplicates at the same time; counts equal the distinct events."""
 
-import dataclasses
 import json
 import random
 import subprocess
@@ -113,7 +112,7 @@ def test_http_clients_in_parallel(live_server, store):
 
     def send(share):
         for e in share:
-            body = dataclasses.asdict(e)
+            body = e._asdict()
             response = http("POST", f"{live_server.url}/track", body)
             if response.status != 200:
                 failures.append(response.status)

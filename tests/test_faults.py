@@ -20,7 +20,7 @@ from conftest import http
 from lamed import runtime
 from lamed.embedded import RedisServer
 from lamed.events import Event
-from lamed.store import COUNTED, DUPLICATE, Contention, Store, StoreUnavailable, connect
+from lamed.store import COUNTED, DUPLICATE, Contention, Store, StoreUnavailable, open_store
 
 NAMESPACE = "faults"
 
@@ -58,7 +58,7 @@ def test_redis_killed_and_restarted_with_aof_always_loses_nothing_acknowledged(t
     answer survives the restart; the rest are resent and counted once."""
     server = RedisServer(tmp_path / "redis", persistent=True, extra_args=["--appendfsync", "always"]).start()
     try:
-        store = Store(connect(server.url, 0.5))
+        store = open_store(server.url, 0.5)
         experiments = [f"restart {i}" for i in range(4)]
         acknowledged: list = []
         refused: Counter = Counter()
@@ -151,7 +151,7 @@ def test_hanging_redis_gives_503_within_budget_stays_responsive_and_recovers(pau
 def test_watch_error_storm_is_bounded_and_counts_exactly(settings):
     """Eight writers race on the same events with one WATCH attempt each:
     losers get Contention (a 503), resend, and nothing counts twice."""
-    stores = [Store(connect(settings.redis_url, 0.5), watch_retries=1) for _ in range(8)]
+    stores = [open_store(settings.redis_url, 0.5, watch_retries=1) for _ in range(8)]
     events = [_event("storm", f"user {i}", "AB"[i % 2]) for i in range(400)]
     refused: Counter = Counter()
     outcomes: list = []
@@ -182,7 +182,7 @@ def test_contention_is_a_503_with_retry_after(fake_store, monkeypatch):
 
     from app import app
 
-    monkeypatch.setattr(Store, "_attempt", lambda *args: None)  # every EXEC lost to another writer
+    monkeypatch.setattr(fake_store.tracker, "_count", lambda *args: None)  # every EXEC lost to another writer
     with Client(app) as client:
         response = client.http.get("/track?experiment=e&variant=A&event=participate&uuid=u")
     assert response.status_code == 503

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from lamed import keys, runtime
 from lamed.events import FIELDS, MAX_NAME_CHARS, Event, InvalidInput, event_from_mapping, parse_body
-from lamed.store import COUNTED, Limits, Store, connect
+from lamed.store import COUNTED, Limits, open_store
 
 # Names Alephbet users write, and names built to break a key schema.
 tricky = st.sampled_from(
@@ -50,7 +50,7 @@ def test_body_parser_never_raises_anything_but_invalid_input(raw):
 def test_names_round_trip_exactly_and_touch_no_other_key(redis_url, identities):
     client = redis.Redis.from_url(redis_url)
     client.flushall()
-    store = Store(connect(redis_url))
+    store = open_store(redis_url)
     events = [Event(ns, exp, variant, goal, "u") for ns, exp, variant, goal in identities]
     store.track_many(events)
     expected: dict = {}
@@ -64,7 +64,7 @@ def test_names_round_trip_exactly_and_touch_no_other_key(redis_url, identities):
     for namespace, experiment in expected:
         allowed |= {keys.counts_key(namespace, experiment), keys.variants_key(namespace, experiment)}
         allowed.add(keys.experiments_key(namespace))
-    flags = {store._flag(event) for event in events}
+    flags = {store.tracker._flag(event) for event in events}
     assert set(client.keys("*")) == allowed | flags
     client.close()
     store.client.close()

@@ -9,6 +9,7 @@ import redis
 
 from lamed.events import Event
 from lamed.gateway import proxy_event
+from lamed.resp import Connection
 
 
 def command_calls(client) -> dict:
@@ -19,18 +20,17 @@ def delta(before: dict, after: dict) -> dict:
     return {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
 
 
-def count_round_trips(store, monkeypatch) -> list:
-    """Every write to a connection of the store's pool is one round trip."""
+def count_round_trips(monkeypatch) -> list:
+    """Every write on a tracking connection is one round trip: the protocol
+    reads all its replies before it writes again."""
     writes = []
-    connection_class = store.client.connection_pool.connection_class
-    original = connection_class.send_packed_command
+    original = Connection.send
 
-    def counting(self, command, check_health=True):
-        if b"INFO" not in b"".join(command if isinstance(command, list) else [command]):  # the observer's
-            writes.append(command)
-        return original(self, command, check_health)
+    def counting(self, data):
+        writes.append(data)
+        return original(self, data)
 
-    monkeypatch.setattr(connection_class, "send_packed_command", counting)
+    monkeypatch.setattr(Connection, "send", counting)
     return writes
 
 
@@ -40,7 +40,7 @@ def test_single_event_costs_six_commands_two_round_trips_no_new_connection(store
     observer = redis.Redis.from_url(redis_url)
     connections_before = observer.info("stats")["total_connections_received"]
     before = command_calls(observer)
-    writes = count_round_trips(store, monkeypatch)
+    writes = count_round_trips(monkeypatch)
 
     for index in range(50):
         store.track(Event("ns", "e", "a", "participate", f"u{index}"))
@@ -64,7 +64,7 @@ def test_duplicate_costs_three_commands_two_round_trips(store, redis_url, monkey
     store.track(event)
     observer = redis.Redis.from_url(redis_url)
     before = command_calls(observer)
-    writes = count_round_trips(store, monkeypatch)
+    writes = count_round_trips(monkeypatch)
     assert store.track(event) == "duplicate"
     spent = delta(before, command_calls(observer))
     spent.pop("cmdstat_info", None)
@@ -74,7 +74,7 @@ def test_duplicate_costs_three_commands_two_round_trips(store, redis_url, monkey
 
 def test_a_batch_of_100_costs_two_round_trips(store, monkeypatch):
     store.track(Event("ns", "e", "a", "participate", "registered"))
-    writes = count_round_trips(store, monkeypatch)
+    writes = count_round_trips(monkeypatch)
     outcomes = store.track_many([Event("ns", "e", "a", "participate", f"b{i}") for i in range(100)])
     assert outcomes == ["counted"] * 100
     assert len(writes) == 2

@@ -135,9 +135,9 @@ def test_soak_counts_exactly_with_flat_memory(redis_url):
 
 
 def _counts(redis_url: str) -> Counter:
-    from lamed.store import Store, connect
+    from lamed.store import open_store
 
-    store = Store(connect(redis_url))
+    store = open_store(redis_url)
     counts: Counter = Counter()
     for experiment in store.results("alephbet", store.experiment_names("alephbet")):
         for (event, variant), value in experiment.totals.items():

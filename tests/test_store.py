@@ -131,11 +131,11 @@ class _Interloper:
         self._interfere = interfere
         self._sends = 0
 
-    def send_packed_command(self, command, *args, **kwargs):
+    def send(self, data):
         self._sends += 1
         if self._sends == 2:
             self._interfere()
-        return self._connection.send_packed_command(command, *args, **kwargs)
+        return self._connection.send(data)
 
     def __getattr__(self, name):
         return getattr(self._connection, name)
@@ -146,13 +146,13 @@ def _interfered_once(store, settings, event):
 
     other = build_store(settings)
     pending = [lambda: other.track(event)]
-    original = store._count
+    original = store.tracker._count
 
     def count(connection, *args):
         interfere = pending.pop() if pending else (lambda: None)
         return original(_Interloper(connection, interfere), *args)
 
-    store._count = count
+    store.tracker._count = count
 
 
 def test_a_lost_watch_is_retried_and_the_event_counts_once(store, settings):
@@ -165,7 +165,7 @@ def test_a_lost_watch_is_retried_and_the_event_counts_once(store, settings):
 def test_retries_are_bounded_then_contention(store, settings):
     from lamed.store import Contention
 
-    store.watch_retries = 1
+    store.tracker.watch_retries = 1
     event = ev("raced")
     _interfered_once(store, settings, event)
     with pytest.raises(Contention):

@@ -11,13 +11,14 @@ import redis
 
 from lamed import runtime
 from lamed.events import Event
+from lamed.resp import Connection
 from lamed.settings import SettingsError, load_settings
-from lamed.store import COUNTED, DUPLICATE, Store, connect
+from lamed.store import COUNTED, DUPLICATE, Store, open_store
 
 
 @pytest.fixture
 def lua_store(redis_url) -> Store:
-    store = Store(connect(redis_url), track_mode="lua")
+    store = open_store(redis_url, track_mode="lua")
     yield store
     store.client.close()
 
@@ -40,10 +41,10 @@ def test_counts_each_event_once_and_repeats_are_duplicates(lua_store):
 
 
 def test_flags_expire_like_the_default_mode(redis_url):
-    store = Store(connect(redis_url), uuid_expiry_seconds=600, track_mode="lua")
+    store = open_store(redis_url, uuid_expiry_seconds=600, track_mode="lua")
     event = Event("ns", "exp", "a", "participate", "u1")
     store.track(event)
-    assert 590 <= store.client.ttl(store._flag(event)) <= 600
+    assert 590 <= store.client.ttl(store.tracker._flag(event)) <= 600
     store.client.close()
 
 
@@ -53,19 +54,18 @@ def test_one_round_trip_three_commands_no_new_connection(lua_store, redis_url):
     connections = observer.info("stats")["total_connections_received"]
     before = command_calls(observer)
     writes = []
-    connection_class = lua_store.client.connection_pool.connection_class
-    original = connection_class.send_packed_command
+    original = Connection.send
 
-    def counting(self, command, check_health=True):
-        writes.append(command)
-        return original(self, command, check_health)
+    def counting(self, data):
+        writes.append(data)
+        return original(self, data)
 
-    connection_class.send_packed_command = counting
+    Connection.send = counting
     try:
         for n in range(20):
             lua_store.track(Event("ns", "exp", "a", "participate", f"u{n}"))
     finally:
-        connection_class.send_packed_command = original
+        Connection.send = original
     after = command_calls(observer)
     spent = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
     assert spent == {"cmdstat_evalsha": 20, "cmdstat_set": 20, "cmdstat_hincrby": 20}

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Optional
 
-from lamed.application import WARMUP_KEY
 from lamed.deploy.routes import ApiRoute, api_routes
+from lamed.lambda_handler import WARMUP_KEY
 from lamed.settings import Settings
 
 ALIAS = "live"
@@ -104,12 +104,11 @@ def lambda_runtime(version: tuple = sys.version_info[:2]) -> str:
 def lambda_environment(settings: Settings) -> dict:
     """LAMED_* variables for every setting that is set: the function reads no file."""
     environment = {"LAMED_CONFIG": _NO_CONFIG_FILE}
-    for item in fields(Settings):
-        value = getattr(settings, item.name)
-        if item.name in _NOT_FOR_LAMBDA or value is None:
+    for name, value in settings._asdict().items():
+        if name in _NOT_FOR_LAMBDA or value is None:
             continue
         text = ",".join(value) if isinstance(value, tuple) else str(value)
-        environment[f"LAMED_{item.name.upper()}"] = text
+        environment[f"LAMED_{name.upper()}"] = text
     return environment
 
 

@@ -10,52 +10,43 @@ from typing import Any, Callable, Mapping, Optional
 from chalice import Blueprint, Response
 
 from lamed import runtime
-from lamed.events import InvalidInput
+from lamed.replies import (  # noqa: F401  (NO_STORE and PUBLIC_CORS: the routes' vocabulary)
+    ANSWERED_ERRORS,
+    NO_STORE,
+    PUBLIC_CORS,
+    Reply,
+    error_reply,
+    json_reply,
+    reply_for,
+)
 from lamed.settings import SettingsError
-from lamed.store import Contention, StoreUnavailable
 
 log = logging.getLogger("lamed")
 
-NO_STORE = "no-cache, no-store, must-revalidate"
-PUBLIC_CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type",
-    "Access-Control-Max-Age": "86400",
-}
+
+def to_response(reply: Reply) -> Response:
+    return Response(body=reply.body, status_code=reply.status, headers=reply.headers)
 
 
 def json_response(body: Any, status: int = 200, headers: Optional[Mapping[str, str]] = None) -> Response:
-    merged = {"Content-Type": "application/json", "Cache-Control": NO_STORE}
-    merged.update(headers or {})
-    return Response(body=body, status_code=status, headers=merged)
+    return to_response(json_reply(body, status, headers))
 
 
 def error_response(message: str, status: int, field: Optional[str] = None, headers=None) -> Response:
-    return json_response({"error": message, "field": field}, status, headers)
+    return to_response(error_reply(message, status, field, headers))
 
 
 def handles_errors(headers: Optional[Mapping[str, str]] = None) -> Callable:
-    """Maps core exceptions to HTTP: bad input 400, Redis trouble 503 (the
-    client retries), bad server config 503 with the reason."""
+    """Maps core exceptions to HTTP (see lamed.replies.reply_for): bad input
+    400, Redis trouble 503 (the client retries), bad server config 503."""
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Response:
             try:
                 return view(*args, **kwargs)
-            except InvalidInput as error:
-                return json_response(error.to_dict(), 400, headers)
-            except Contention:
-                return error_response(
-                    "too many concurrent writers, retry", 503, None, {**(headers or {}), "Retry-After": "1"}
-                )
-            except StoreUnavailable as error:
-                log.warning("store unavailable: %s", error)
-                return error_response("storage unavailable, retry", 503, None, {**(headers or {}), "Retry-After": "1"})
-            except SettingsError as error:
-                log.error("invalid configuration: %s", error)
-                return error_response("server misconfigured", 503, None, headers)
+            except ANSWERED_ERRORS as error:
+                return to_response(reply_for(error, headers))
 
         return wrapper
 

@@ -1,0 +1,356 @@
+"""Counting events exactly once in Redis: the tracking path's one module.
+
+The counting protocol, per group of events that share a connection:
+
+1. one round trip: ``WATCH flag...`` + ``MGET flag...``;
+2. events whose flag exists are duplicates; if none is new, ``UNWATCH``;
+3. otherwise one round trip: ``MULTI``, ``SET flag 1 EX ttl`` per new event,
+   ``HINCRBY`` per (day, event, variant), ``EXEC``. A nil EXEC means another
+   writer touched a watched flag: go back to 1 (bounded), then give up with
+   :class:`Contention`.
+
+A single event costs 6 commands in 2 round trips. Registry bookkeeping (which
+experiments exist) happens only when an HINCRBY creates a field, i.e. about
+once per experiment, event and variant a day, never per event.
+
+An optional mode, ``track_mode = "lua"`` (never the default), counts a group
+in one round trip: a script does ``SET flag 1 EX ttl NX`` and, when it set
+the flag, ``HINCRBY``; Redis runs a script atomically, so it is exactly once
+without WATCH (3 commands, 1 round trip per event).
+
+Where the commands go is the job of a *nodes* object: :class:`SingleRedis`
+here (lean connections, :mod:`lamed.resp`), or, in :mod:`lamed.cluster`, a
+redis-py client's pools (Redis Cluster; fakeredis in unit tests). This module
+imports neither redis-py nor Chalice, so a Lambda cold start on the track
+path does not pay for them.
+
+Every failure talking to Redis surfaces as :class:`StoreUnavailable`: the
+caller answers 503 and the client retries. Retrying is always safe: a retry
+of an event that was in fact committed finds its flag and is a duplicate.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict, namedtuple
+from collections.abc import Sequence
+
+from lamed import keys
+from lamed.events import Event, InvalidInput
+from lamed.resp import Address, Connection, RedisError, ReplyError, pack, pack_all
+
+COUNTED = "counted"
+DUPLICATE = "duplicate"
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached or did not answer in time."""
+
+
+class Contention(StoreUnavailable):
+    """Too many concurrent writers on the same events: retry later."""
+
+
+class LimitExceeded(InvalidInput):
+    """A new experiment or variant beyond the configured limits (a 400)."""
+
+
+# Guards the key space against a client inventing names without end.
+Limits = namedtuple("Limits", "experiments_per_namespace variants_per_experiment", defaults=(1000, 50))
+DEFAULT_LIMITS = Limits()
+
+
+def utc_day(now: float | None = None) -> str:
+    return time.strftime("%Y%m%d", time.gmtime(now))
+
+
+_MULTI = pack(b"MULTI")
+_EXEC = pack(b"EXEC")
+_UNWATCH = pack(b"UNWATCH")
+
+# KEYS: the flags, then the counters; ARGV: ttl, number of flags, then per
+# flag the position of its counter among the counter keys and its day field.
+TRACK_SCRIPT = b"""
+local ttl, n, out = ARGV[1], tonumber(ARGV[2]), {}
+for i = 1, n do
+  if redis.call('SET', KEYS[i], '1', 'EX', ttl, 'NX') then
+    out[i] = redis.call('HINCRBY', KEYS[n + tonumber(ARGV[1 + 2 * i])], ARGV[2 + 2 * i], 1)
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
+
+
+class SingleRedis:
+    """One Redis server, over lean connections kept idle between requests.
+
+    A process keeps as many connections as it ran concurrent requests (one on
+    Lambda). After a fork the parent's connections are dropped, not shared."""
+
+    errors: tuple = ()  # beyond OSError and lamed.resp.RedisError
+
+    def __init__(self, address: Address, timeout_seconds: float) -> None:
+        self.address = address
+        self.timeout_seconds = timeout_seconds
+        self._idle: list = []
+        self._pid = os.getpid()
+
+    def checkout(self, key: bytes) -> Connection:
+        if self._pid != os.getpid():
+            self._idle, self._pid = [], os.getpid()
+        try:
+            connection = self._idle.pop()
+        except IndexError:
+            return Connection(self.address, self.timeout_seconds)
+        if connection.is_stale():
+            connection.close()  # reopened by its next send
+        return connection
+
+    def checkin(self, key: bytes, connection: Connection) -> None:
+        self._idle.append(connection)
+
+    def discard(self, connection: Connection) -> None:
+        """A connection in an unknown state (mid-transaction, say)."""
+        connection.close()
+
+    def after_exec(self, key: bytes) -> tuple:
+        return ()
+
+    def groups(self, flags: Sequence[bytes], indexes: list[int]) -> list[list[int]]:
+        return [indexes]
+
+    def run(self, connection: Connection, commands: list) -> list:
+        """Runs commands in one round trip on ``connection`` (any key).
+        Command names are str (redis-py's cluster pipeline wants them so)."""
+        connection.send(pack_all(commands))
+        return [connection.read() for _ in commands]
+
+    def read_hash(self, key: bytes) -> dict:
+        connection = self.checkout(key)
+        try:
+            flat = self.run(connection, [(b"HGETALL", key)])[0]
+        except BaseException:
+            self.discard(connection)
+            raise
+        self.checkin(key, connection)
+        return dict(zip(flat[::2], flat[1::2]))
+
+    def failed(self, error: Exception) -> None:
+        pass
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+
+
+class Tracker:
+    """Counts events exactly once; the only writer of flags and counters."""
+
+    def __init__(
+        self,
+        nodes,
+        uuid_expiry_seconds: int = 86400,
+        watch_retries: int = 5,
+        limits: Limits = DEFAULT_LIMITS,
+        track_mode: str = "watch",
+    ) -> None:
+        self.nodes = nodes
+        self.uuid_expiry_seconds = uuid_expiry_seconds
+        self.watch_retries = watch_retries
+        self.limits = limits
+        self._count = self._scripted if track_mode == "lua" else self._transaction
+        self._errors = (OSError, RedisError, *nodes.errors)
+        self._ttl = b"%d" % uuid_expiry_seconds
+        self._within_limits: set = set()  # (namespace, experiment, variant) already checked
+        self._script_sha = _script_sha() if track_mode == "lua" else b""
+
+    # -- counting -------------------------------------------------------
+
+    def track(self, event: Event, now: float | None = None) -> str:
+        """Counts one event exactly once: returns COUNTED or DUPLICATE."""
+        return self.track_many([event], now)[0]
+
+    def track_many(self, events: Sequence[Event], now: float | None = None) -> list[str]:
+        """Counts a batch; one outcome per event, in order. Two round trips
+        per hash slot (one on a single Redis).
+
+        Repeats of an event inside the batch are duplicates of its first copy.
+        """
+        day = utc_day(now)
+        flags = [self._flag(event) for event in events]
+        first_index: dict = {}
+        for index, flag in enumerate(flags):
+            first_index.setdefault(flag, index)
+        unique = list(first_index.values())
+        outcomes = [DUPLICATE] * len(events)
+        self._check_limits([events[i] for i in unique])
+        for group in self.nodes.groups(flags, unique) if unique else ():
+            counted = self._count_unique([events[i] for i in group], [flags[i] for i in group], day)
+            for index, was_counted in zip(group, counted):
+                outcomes[index] = COUNTED if was_counted else DUPLICATE
+        return outcomes
+
+    def _flag(self, event: Event) -> bytes:
+        tag = keys.hash_tag(event.namespace, event.experiment)
+        return keys.flag_key(tag, event.namespace, event.experiment, event.event, event.variant, event.uuid)
+
+    def _count_unique(self, events: list, flags: list, day: str) -> list[bool]:
+        for _ in range(self.watch_retries):
+            result = self._exchange(flags[0], lambda connection: self._count(connection, events, flags, day))
+            if result is not None:
+                return result
+        raise Contention("too many concurrent writers; retry")
+
+    def _exchange(self, key: bytes, talk):
+        """Runs ``talk(connection)`` on a connection for ``key``; any Redis
+        trouble becomes StoreUnavailable and the connection is dropped."""
+        try:
+            connection = self.nodes.checkout(key)
+        except self._errors as error:
+            self.nodes.failed(error)
+            raise StoreUnavailable(str(error)) from None
+        try:
+            result = talk(connection)
+        except self._errors as error:
+            self.nodes.discard(connection)
+            self.nodes.failed(error)
+            raise StoreUnavailable(str(error) or type(error).__name__) from None
+        except BaseException:
+            self.nodes.discard(connection)
+            raise
+        self.nodes.checkin(key, connection)
+        return result
+
+    def _transaction(self, connection, events: list, flags: list, day: str) -> list[bool] | None:
+        connection.send(pack(b"WATCH", *flags) + pack(b"MGET", *flags))
+        connection.read()
+        is_new = [value is None for value in connection.read()]
+        if not any(is_new):
+            connection.send(_UNWATCH)
+            connection.read()
+            return is_new
+        increments: dict = defaultdict(int)
+        set_flags: list = []
+        for event, flag, new in zip(events, flags, is_new):
+            if new:
+                set_flags.append(pack(b"SET", flag, b"1", b"EX", self._ttl))
+                increments[
+                    (
+                        keys.counts_key(event.namespace, event.experiment),
+                        keys.day_field(day, event.event, event.variant),
+                    )
+                ] += 1
+        counters = [pack(b"HINCRBY", key, day_field, b"%d" % n) for (key, day_field), n in increments.items()]
+        durability = [pack(*command) for command in self.nodes.after_exec(flags[0])]
+        connection.send(b"".join([_MULTI, *set_flags, *counters, _EXEC, *durability]))  # one write
+        for _ in range(1 + len(set_flags) + len(counters)):
+            connection.read()  # OK / QUEUED
+        replies = connection.read()
+        for _ in durability:
+            connection.read()  # replicas that have it; a 0 still leaves the master's copy
+        if replies is None:
+            return None  # a watched flag changed: the caller retries
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise ReplyError(str(reply))
+        new_fields = [key for key, reply in zip(increments, replies[-len(increments) :]) if reply == increments[key]]
+        if new_fields:
+            self._register(connection, events, new_fields)
+        return is_new
+
+    def _scripted(self, connection, events: list, flags: list, day: str) -> list[bool]:
+        """The optional one-round-trip mode (see the module's docstring)."""
+        counters: dict = {}
+        fields = []
+        args = [self._ttl, b"%d" % len(flags)]
+        for event in events:
+            counter = keys.counts_key(event.namespace, event.experiment)
+            fields.append((counter, keys.day_field(day, event.event, event.variant)))
+            args += [b"%d" % counters.setdefault(counter, len(counters) + 1), fields[-1][1]]
+        call = [b"%d" % (len(flags) + len(counters)), *flags, *counters, *args]
+        durability = [pack(*command) for command in self.nodes.after_exec(flags[0])]
+        connection.send(b"".join([pack(b"EVALSHA", self._script_sha, *call), *durability]))
+        try:
+            replies = connection.read()
+        except ReplyError as error:
+            if not str(error).startswith("NOSCRIPT"):
+                raise
+            for _ in durability:  # first use on this server, or after SCRIPT FLUSH
+                connection.read()
+            connection.send(b"".join([pack(b"EVAL", TRACK_SCRIPT, *call), *durability]))
+            replies = connection.read()
+        for _ in durability:
+            connection.read()
+        new_fields = list(dict.fromkeys(field for field, reply in zip(fields, replies) if reply == 1))
+        if new_fields:
+            self._register(connection, events, new_fields)
+        return [reply > 0 for reply in replies]
+
+    def _register(self, connection, events: list, new_fields: list) -> None:
+        """Records the experiments and variants that just got a new counter field."""
+        by_key = {keys.counts_key(e.namespace, e.experiment): e for e in events}
+        commands = []
+        for counts_key, day_field in new_fields:
+            event = by_key[counts_key]
+            variant = keys.parse_day_field(day_field).variant
+            commands.append(("SADD", keys.variants_key(event.namespace, event.experiment), variant))
+            commands.append(("SADD", keys.experiments_key(event.namespace), event.experiment))
+            commands.append(("SADD", keys.NAMESPACES, event.namespace))
+        self.nodes.run(connection, commands)
+
+    def _check_limits(self, events: list) -> None:
+        """Refuses a new experiment or variant beyond :class:`Limits`.
+
+        Costs one round trip the first time this process sees an
+        (experiment, variant), none after. Concurrent first events may pass
+        together, so a limit can be overshot by a few: it guards the key
+        space against abuse, it is not a quota.
+        """
+        unseen = {(e.namespace, e.experiment, e.variant) for e in events} - self._within_limits
+        if not unseen:
+            return
+        unseen = sorted(unseen)
+        commands = []
+        for namespace, experiment, variant in unseen:
+            commands.append(("SISMEMBER", keys.experiments_key(namespace), experiment))
+            commands.append(("SCARD", keys.experiments_key(namespace)))
+            commands.append(("SISMEMBER", keys.variants_key(namespace, experiment), variant))
+            commands.append(("SCARD", keys.variants_key(namespace, experiment)))
+        replies = self._exchange(keys.NAMESPACES, lambda connection: self.nodes.run(connection, commands))
+        # New names of this batch count too, so one batch cannot jump a limit.
+        new_experiments: dict = defaultdict(set)
+        new_variants: dict = defaultdict(set)
+        for index, (namespace, experiment, variant) in enumerate(unseen):
+            known_experiment, experiments, known_variant, variants = replies[4 * index : 4 * index + 4]
+            if not known_experiment:
+                new_experiments[namespace].add(experiment)
+                if experiments + len(new_experiments[namespace]) > self.limits.experiments_per_namespace:
+                    limit = self.limits.experiments_per_namespace
+                    raise LimitExceeded(f"namespace {namespace!r} already has {limit} experiments", "experiment")
+            if not known_variant:
+                new_variants[(namespace, experiment)].add(variant)
+                if variants + len(new_variants[(namespace, experiment)]) > self.limits.variants_per_experiment:
+                    limit = self.limits.variants_per_experiment
+                    raise LimitExceeded(f"experiment {experiment!r} already has {limit} variants", "variant")
+        if len(self._within_limits) > 100_000:
+            self._within_limits.clear()  # bounded memory in a long-lived process
+        self._within_limits.update(unseen)
+
+    # -- reading what tracking needs --------------------------------------
+
+    def read_hash(self, key: bytes) -> dict:
+        """A whole hash (the definitions, for the lifecycle check)."""
+        try:
+            return self.nodes.read_hash(key)
+        except self._errors as error:
+            self.nodes.failed(error)
+            raise StoreUnavailable(str(error)) from None
+
+
+def _script_sha() -> bytes:
+    import hashlib  # lua mode only: hashlib loads OpenSSL, 3 ms of a cold start
+
+    return hashlib.sha1(TRACK_SCRIPT).hexdigest().encode()

@@ -1,0 +1,269 @@
+"""A lean Redis connection for the tracking path: stdlib only.
+
+Tracking writes pre-packed commands and reads short replies (``+OK``,
+``+QUEUED``, integers, bulk strings, arrays). Importing redis-py costs about
+80 ms at every Lambda cold start (it pulls in asyncio, its command modules and
+more), four times the whole of Lamed 0.4.3's import; this module costs about
+4 ms (``socket``). redis-py stays the client for everything else (results,
+definitions, the CLI, Redis Cluster), so this module only speaks what tracking
+needs: RESP2 on one socket, TCP, TLS or a Unix socket, AUTH and SELECT.
+
+Every failure is an :class:`OSError` (connect, timeout, closed connection) or
+a :class:`RedisError` (an error reply, a protocol violation).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEFAULT_PORT = 6379
+_READ_SIZE = 65536
+
+
+class RedisError(Exception):
+    """Redis answered with an error, or with something that is not RESP."""
+
+
+class ReplyError(RedisError):
+    """An error reply (``-ERR ...``, ``-NOSCRIPT ...``). Inside an array (the
+    replies of EXEC) it is returned as a value; at the top it is raised."""
+
+
+class ProtocolError(RedisError):
+    pass
+
+
+def pack(*parts: bytes) -> bytes:
+    """One command in RESP."""
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%b\r\n" % (len(part), part) for part in parts)
+
+
+def pack_all(commands: Iterable[tuple]) -> bytes:
+    """Several commands, parts as bytes, str or int, for one write."""
+    return b"".join(pack(*(_as_bytes(part) for part in command)) for command in commands)
+
+
+def _as_bytes(part: object) -> bytes:
+    if isinstance(part, bytes):
+        return part
+    if isinstance(part, int):
+        return b"%d" % part
+    return str(part).encode("utf-8")
+
+
+class Address:
+    """Where and how to connect, read from a ``redis://``, ``rediss://`` or
+    ``unix://`` URL with redis-py's conventions."""
+
+    __slots__ = ("host", "port", "path", "tls", "username", "password", "db", "ssl_options")
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        path: str | None = None,
+        tls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        db: int = 0,
+        ssl_options: dict | None = None,
+    ) -> None:
+        self.host, self.port, self.path, self.tls = host, port, path, tls
+        self.username, self.password, self.db = username, password, db
+        self.ssl_options = ssl_options or {}
+
+    def __repr__(self) -> str:
+        where = self.path or f"{self.host}:{self.port}"
+        return f"Address({where!r}, db={self.db}, tls={self.tls})"
+
+
+def address_from_url(url: str) -> Address:
+    """``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` the same
+    over TLS (``?ssl_cert_reqs=none|optional|required``, ``ssl_ca_certs``,
+    ``ssl_check_hostname``), ``unix://[[user]:password@]/path?db=N``.
+    Raises ValueError for anything else."""
+    parts = urlsplit(url)
+    query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+    username = unquote(parts.username) if parts.username else query.get("username")
+    password = unquote(parts.password) if parts.password else query.get("password")
+    db_text = query.get("db") or (parts.path.lstrip("/") if parts.scheme != "unix" else "") or "0"
+    try:
+        db = int(db_text)
+    except ValueError:
+        raise ValueError(f"database must be a number, not {db_text!r}") from None
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("unix:// URL needs a socket path")
+        return Address(path=parts.path, username=username, password=password, db=db)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError(f"not a redis://, rediss:// or unix:// URL: {parts.scheme}://")
+    ssl_options = {name: value for name, value in query.items() if name.startswith("ssl_")}
+    return Address(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or DEFAULT_PORT,
+        tls=parts.scheme == "rediss",
+        username=username,
+        password=password,
+        db=db,
+        ssl_options=ssl_options,
+    )
+
+
+class Connection:
+    """One socket to Redis, opened on first use. Not thread-safe: a caller
+    holds it for a whole exchange (a pool hands it to one thread at a time)."""
+
+    def __init__(self, address: Address, timeout_seconds: float) -> None:
+        self.address = address
+        self.timeout_seconds = timeout_seconds
+        self._sock: socket.socket | None = None
+        self._buffer = bytearray()
+        self._start = 0
+
+    # -- the socket -------------------------------------------------------
+
+    def open(self) -> None:
+        address = self.address
+        if address.path:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(self.timeout_seconds)
+                sock.connect(address.path)
+            except OSError:
+                sock.close()
+                raise
+        else:
+            sock = socket.create_connection((address.host, address.port), self.timeout_seconds)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if address.tls:
+                sock = _wrap_tls(sock, address)
+        sock.settimeout(self.timeout_seconds)
+        self._sock, self._buffer, self._start = sock, bytearray(), 0
+        self._handshake()
+
+    def _handshake(self) -> None:
+        address, commands = self.address, []
+        if address.password is not None:
+            credentials = (address.username, address.password) if address.username else (address.password,)
+            commands.append((b"AUTH", *credentials))
+        if address.db:
+            commands.append((b"SELECT", address.db))
+        if commands:
+            try:
+                self.send(pack_all(commands))
+                for _ in commands:
+                    self.read()
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    @property
+    def is_open(self) -> bool:
+        return self._sock is not None
+
+    def is_stale(self) -> bool:
+        """True if the server closed this idle connection (or sent something
+        unasked): it must be reopened before use."""
+        if self._sock is None:
+            return False
+        if self._start < len(self._buffer):
+            return True
+        import select  # builtin, costs nothing; only needed for idle checks
+
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+    def send(self, data: bytes) -> None:
+        if self._sock is None:
+            self.open()
+        self._sock.sendall(data)
+
+    # -- replies ------------------------------------------------------------
+
+    def read(self) -> object:
+        """The next reply: bytes, int, None, a list of these, and inside a
+        list a :class:`ReplyError`. An error reply on its own is raised."""
+        reply = self._reply()
+        if reply.__class__ is ReplyError:
+            raise reply
+        return reply
+
+    def _reply(self) -> object:
+        line = self._line()
+        kind = line[:1]
+        if kind == b"+":
+            return bytes(line[1:])
+        if kind == b":":
+            return int(line[1:])
+        if kind == b"$":
+            size = int(line[1:])
+            return None if size < 0 else self._exact(size)
+        if kind == b"*":
+            size = int(line[1:])
+            return None if size < 0 else [self._reply() for _ in range(size)]
+        if kind == b"-":
+            return ReplyError(bytes(line[1:]).decode("utf-8", "replace"))
+        self.close()
+        raise ProtocolError(f"unexpected reply from Redis: {bytes(line[:40])!r}")
+
+    def _line(self) -> bytearray:
+        end = self._buffer.find(b"\r\n", self._start)
+        while end < 0:
+            self._fill()
+            end = self._buffer.find(b"\r\n", self._start)
+        line = self._buffer[self._start : end]
+        self._start = end + 2
+        return line
+
+    def _exact(self, size: int) -> bytes:
+        while len(self._buffer) - self._start < size + 2:
+            self._fill()
+        start = self._start
+        self._start = start + size + 2
+        return bytes(self._buffer[start : start + size])
+
+    def _fill(self) -> None:
+        if self._sock is None:
+            raise ConnectionError("not connected to Redis")
+        if self._start:
+            del self._buffer[: self._start]
+            self._start = 0
+        chunk = self._sock.recv(_READ_SIZE)
+        if not chunk:
+            self.close()
+            raise ConnectionError("Redis closed the connection")
+        self._buffer += chunk
+
+
+def _wrap_tls(sock: socket.socket, address: Address) -> socket.socket:
+    """TLS as redis-py does it for ``rediss://``: the server certificate is
+    verified (``ssl_cert_reqs=required``) unless the URL says otherwise."""
+    import ssl  # only for rediss://: 15 ms nobody else should pay
+
+    options = address.ssl_options
+    context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
+    requirement = options.get("ssl_cert_reqs", "required").lower()
+    modes = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+    if requirement not in modes:
+        sock.close()
+        raise ValueError(f"ssl_cert_reqs must be none, optional or required, not {requirement!r}")
+    context.check_hostname = requirement != "none" and options.get("ssl_check_hostname", "false") == "true"
+    context.verify_mode = modes[requirement]
+    try:
+        return context.wrap_socket(sock, server_hostname=address.host)
+    except OSError:
+        sock.close()
+        raise
