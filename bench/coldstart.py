@@ -3,6 +3,11 @@
 Only the import is timed (interpreter start-up is the same for both and not
 ours to change). The first import of each side is thrown away so both are
 timed with their bytecode caches written.
+
+Two ways, each the same for both sides: in each side's virtualenv (``site``
+runs, so modules its ``.pth`` files import are loaded before the timer), and
+as on Lambda: ``python -I -S``, nothing on ``sys.path`` but the standard
+library and the paths a Lambda bundle would hold (``BENCH_PATH``).
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
-HEAVY_MODULES = ("boto3", "botocore", "jinja2", "click")
+HEAVY_MODULES = ("boto3", "botocore", "jinja2", "click", "chalice", "redis")
 
 _TIMER = """
-import json, sys, time
+import json, os, sys, time
+sys.path[:0] = [path for path in os.environ.get("BENCH_PATH", "").split(os.pathsep) if path]
 started = time.perf_counter()
 {statement}
 seconds = time.perf_counter() - started
@@ -24,15 +30,18 @@ print(json.dumps({{"seconds": seconds, "heavy": heavy}}))
 """
 
 
-def time_import(python: Path, statement: str, cwd: Path, env: dict) -> dict:
+def time_import(python: Path, statement: str, cwd: Path, env: dict, lambda_like: bool = False) -> dict:
     code = _TIMER.format(statement=statement, heavy=HEAVY_MODULES)
-    done = subprocess.run([str(python), "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    flags = ["-I", "-S"] if lambda_like else []
+    done = subprocess.run(
+        [str(python), *flags, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def import_times(python: Path, statement: str, cwd: Path, env: dict, runs: int) -> dict:
-    time_import(python, statement, cwd, env)  # writes the bytecode caches
-    samples = [time_import(python, statement, cwd, env) for _ in range(runs)]
+def import_times(python: Path, statement: str, cwd: Path, env: dict, runs: int, lambda_like: bool = False) -> dict:
+    time_import(python, statement, cwd, env, lambda_like)  # writes the bytecode caches
+    samples = [time_import(python, statement, cwd, env, lambda_like) for _ in range(runs)]
     return {"seconds": [sample["seconds"] for sample in samples], "heavy": samples[-1]["heavy"]}
 
 

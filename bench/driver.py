@@ -193,12 +193,9 @@ def main() -> None:
     parser.add_argument("--figure", choices=("single", "batch", "memory", "results"), required=True)
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--pure-python-parser", action="store_true", help="hide hiredis, as a Lambda zip without it")
     parser.add_argument("--track-mode", default="watch", help="ours: LAMED_TRACK_MODE (watch or lua)")
     args = parser.parse_args()
     os.environ["LAMED_TRACK_MODE"] = args.track_mode
-    if args.pure_python_parser:
-        sys.modules["hiredis"] = None  # redis-py then falls back to its own parser
     host, port = args.redis.split(":")
     round_trips = count_round_trips()
     probe = RedisProbe(host, int(port))

@@ -9,6 +9,7 @@ working directory, so each run gets a temporary directory holding one.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,8 @@ class LegacyLamed:
         client imports ``distutils``: the standard library's, as on Lambda,
         not the setuptools shim a virtualenv installs (which would add about
         0.15 s to its cold start here)."""
-        return {**base, "PYTHONPATH": str(self.vendor), "SETUPTOOLS_USE_DISTUTILS": "stdlib"}
+        bundle = os.pathsep.join([str(self.vendor), str(self.vendor.parent.parent)])  # for python -I -S
+        return {**base, "PYTHONPATH": str(self.vendor), "SETUPTOOLS_USE_DISTUTILS": "stdlib", "BENCH_PATH": bundle}
 
 
 def ensure_installed(venv: Path = DEFAULT_VENV) -> Path:

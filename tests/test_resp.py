@@ -1,0 +1,215 @@
+"""The tracking path's lean Redis connection (lamed.resp): the reply parser
+against every RESP2 shape split at every byte, and real redis-servers with a
+password, a database number, a Unix socket, a dropped connection and a hang."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import redis
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lamed import runtime
+from lamed.embedded import RedisServer
+from lamed.events import Event
+from lamed.resp import Address, Connection, ProtocolError, ReplyError, address_from_url, pack, pack_all
+from lamed.settings import Settings, SettingsError
+
+# -- the parser -------------------------------------------------------------
+
+simple = st.text(alphabet=st.characters(blacklist_characters="\r\n", codec="utf-8"), max_size=20)
+scalars = st.one_of(
+    st.none(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.binary(max_size=300),
+    simple.map(lambda text: ("simple", text)),
+    simple.map(lambda text: ("error", text)),
+)
+replies = st.recursive(scalars, lambda inner: st.lists(inner, max_size=5), max_leaves=20)
+
+
+def encode(reply) -> bytes:
+    if reply is None:
+        return b"$-1\r\n"
+    if isinstance(reply, int):
+        return b":%d\r\n" % reply
+    if isinstance(reply, bytes):
+        return b"$%d\r\n%b\r\n" % (len(reply), reply)
+    if isinstance(reply, tuple):
+        kind, text = reply
+        return (b"+" if kind == "simple" else b"-") + text.encode() + b"\r\n"
+    return b"*%d\r\n" % len(reply) + b"".join(encode(item) for item in reply)
+
+
+def expected(reply):
+    """What Connection.read gives for ``reply`` inside an array."""
+    if isinstance(reply, tuple):
+        kind, text = reply
+        return text.encode() if kind == "simple" else ("error", text)
+    if isinstance(reply, list):
+        return [expected(item) for item in reply]
+    return reply
+
+
+def comparable(parsed):
+    if isinstance(parsed, ReplyError):
+        return ("error", str(parsed))
+    if isinstance(parsed, list):
+        return [comparable(item) for item in parsed]
+    return parsed
+
+
+def connection_reading(data: bytes, chunk: int) -> tuple:
+    """A Connection whose socket delivers ``data`` in pieces of ``chunk`` bytes."""
+    ours, theirs = socket.socketpair()
+    connection = Connection(Address(), 1.0)
+    ours.settimeout(1.0)
+    connection._sock = ours
+
+    def feed() -> None:
+        for start in range(0, len(data), chunk):
+            theirs.sendall(data[start : start + chunk])
+            time.sleep(0)  # let the reader see a partial reply
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    return connection, writer, theirs
+
+
+@given(st.lists(replies, min_size=1, max_size=4), st.integers(min_value=1, max_value=64))
+def test_every_reply_shape_parses_whatever_the_split(sequence, chunk):
+    data = b"".join(encode(reply) for reply in sequence)
+    connection, writer, theirs = connection_reading(data, chunk)
+    try:
+        for reply in sequence:
+            if isinstance(reply, tuple) and reply[0] == "error":
+                with pytest.raises(ReplyError) as raised:
+                    connection.read()
+                assert str(raised.value) == reply[1]  # an error on its own is raised
+            else:
+                assert comparable(connection.read()) == expected(reply)
+    finally:
+        writer.join()
+        connection.close()
+        theirs.close()
+
+
+def test_a_closed_connection_mid_reply_is_a_connection_error():
+    connection, writer, theirs = connection_reading(b"$10\r\nhalf", 64)
+    writer.join()
+    theirs.close()
+    with pytest.raises(ConnectionError):
+        connection.read()
+    assert not connection.is_open
+
+
+def test_garbage_is_a_protocol_error_and_closes():
+    connection, writer, theirs = connection_reading(b"?what\r\n", 64)
+    writer.join()
+    with pytest.raises(ProtocolError):
+        connection.read()
+    assert not connection.is_open
+    theirs.close()
+
+
+def test_pack_is_resp():
+    assert pack(b"SET", b"k", b"v") == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
+    assert pack_all([("SADD", b"k", "\u00e9", 7)]) == b"*4\r\n$4\r\nSADD\r\n$1\r\nk\r\n$2\r\n\xc3\xa9\r\n$1\r\n7\r\n"
+
+
+# -- URLs -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url, where",
+    [
+        ("redis://127.0.0.1:7000/2", ("127.0.0.1", 7000, None, False, None, None, 2)),
+        ("redis://cache.example", ("cache.example", 6379, None, False, None, None, 0)),
+        ("redis://:s%40cret@h:1", ("h", 1, None, False, None, "s@cret", 0)),
+        ("redis://alice:pw@h:1/0", ("h", 1, None, False, "alice", "pw", 0)),
+        ("rediss://h:6380/1", ("h", 6380, None, True, None, None, 1)),
+        ("redis://h/?db=5", ("h", 6379, None, False, None, None, 5)),
+        ("unix:///run/redis.sock?db=3&password=pw", ("127.0.0.1", 6379, "/run/redis.sock", False, None, "pw", 3)),
+    ],
+)
+def test_urls_read_as_redis_py_reads_them(url, where):
+    address = address_from_url(url)
+    found = (address.host, address.port, address.path, address.tls, address.username, address.password, address.db)
+    assert found == where
+    pool = redis.ConnectionPool.from_url(url).connection_kwargs  # the same reading as redis-py's
+    assert pool.get("db", 0) == address.db and pool.get("password") == address.password
+
+
+@pytest.mark.parametrize("url", ["http://h", "redis://h:notaport", "redis://h/x", "unix://"])
+def test_bad_urls_are_refused(url):
+    with pytest.raises(ValueError):
+        address_from_url(url)
+
+
+def test_a_bad_url_is_a_settings_error_not_a_crash():
+    with pytest.raises(SettingsError):
+        runtime.build_tracker(Settings(redis_url="redis://h:notaport"))
+
+
+# -- real servers ------------------------------------------------------------
+
+
+def test_password_and_database_from_the_url(tmp_path):
+    with RedisServer() as server:
+        redis.Redis(port=server.port).config_set("requirepass", "s3cret pass")
+        url = f"redis://:s3cret%20pass@127.0.0.1:{server.port}/3"
+        tracker = runtime.build_tracker(Settings(redis_url=url))
+        assert tracker.track(Event("ns", "exp", "a", "participate", "u1")) == "counted"
+        observer = redis.Redis(port=server.port, password="s3cret pass", db=3)
+        assert observer.dbsize() > 0
+        assert redis.Redis(port=server.port, password="s3cret pass", db=0).dbsize() == 0
+        wrong = runtime.build_tracker(Settings(redis_url=f"redis://:nope@127.0.0.1:{server.port}/3"))
+        with pytest.raises(runtime.StoreUnavailable):
+            wrong.track(Event("ns", "exp", "a", "participate", "u2"))
+
+
+def test_unix_socket(tmp_path):
+    path = tmp_path / "redis.sock"
+    with RedisServer(extra_args=["--unixsocket", str(path), "--unixsocketperm", "700"]):
+        tracker = runtime.build_tracker(Settings(redis_url=f"unix://{path}?db=1"))
+        assert tracker.track(Event("ns", "exp", "a", "participate", "u1")) == "counted"
+        assert tracker.track(Event("ns", "exp", "a", "participate", "u1")) == "duplicate"
+
+
+def test_a_connection_the_server_dropped_is_reopened(redis_url):
+    tracker = runtime.build_tracker(Settings(redis_url=redis_url))
+    assert tracker.track(Event("ns", "exp", "a", "participate", "u1")) == "counted"
+    observer = redis.Redis.from_url(redis_url)
+    assert observer.client_kill_filter(_type="normal", skipme=True) >= 1
+    time.sleep(0.05)
+    assert tracker.track(Event("ns", "exp", "a", "participate", "u2")) == "counted"  # not a 503
+    assert tracker.track(Event("ns", "exp", "a", "participate", "u1")) == "duplicate"
+
+
+def test_a_hanging_server_is_a_timeout_within_the_setting(redis_url):
+    tracker = runtime.build_tracker(Settings(redis_url=redis_url, redis_timeout_seconds=0.3))
+    tracker.track(Event("ns", "exp", "a", "participate", "warm"))
+    observer = redis.Redis.from_url(redis_url)
+    observer.client_pause(1500)
+    started = time.monotonic()
+    with pytest.raises(runtime.StoreUnavailable):
+        tracker.track(Event("ns", "exp", "a", "participate", "u1"))
+    assert time.monotonic() - started < 1.0
+    time.sleep(1.6)
+    # The timed-out connection was dropped; the event was not stored, and now is, once.
+    assert tracker.track(Event("ns", "exp", "a", "participate", "u1")) == "counted"
+    assert observer.hgetall(next(observer.scan_iter(match=b"lamed:*:counts:*"))) == {
+        b'["%s","participate","a"]' % time.strftime("%Y%m%d", time.gmtime()).encode(): b"2"
+    }
+
+
+def test_big_replies_arrive_whole(redis_url):
+    observer = redis.Redis.from_url(redis_url)
+    fields = {f"field {n}".encode(): bytes([n % 256]) * 50_000 for n in range(40)}  # 2 MB
+    observer.hset(b"big", mapping=fields)
+    tracker = runtime.build_tracker(Settings(redis_url=redis_url))
+    assert tracker.read_hash(b"big") == fields
