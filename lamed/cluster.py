@@ -75,6 +75,10 @@ class _PooledConnection:
         except redis.exceptions.NoScriptError as error:
             raise ReplyError(f"NOSCRIPT {error}") from None
 
+    def read_many(self, replies: int) -> None:
+        for _ in range(replies):
+            self.read()
+
 
 class _RedisPyNodes:
     """Connections from a redis-py client's pools, kept idle between

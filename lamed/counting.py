@@ -164,6 +164,7 @@ class Tracker:
         self._count = self._scripted if track_mode == "lua" else self._transaction
         self._errors = (OSError, RedisError, *nodes.errors)
         self._ttl = b"%d" % uuid_expiry_seconds
+        self._set_tail = pack(b"1", b"EX", self._ttl)[4:]  # SET flag's last three arguments, packed once
         self._within_limits: set = set()  # (namespace, experiment, variant) already checked
         self._script_sha = _script_sha() if track_mode == "lua" else b""
 
@@ -236,7 +237,7 @@ class Tracker:
         set_flags: list = []
         for event, flag, new in zip(events, flags, is_new):
             if new:
-                set_flags.append(pack(b"SET", flag, b"1", b"EX", self._ttl))
+                set_flags.append(b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n%b" % (len(flag), flag, self._set_tail))
                 increments[
                     (
                         keys.counts_key(event.namespace, event.experiment),
@@ -246,8 +247,7 @@ class Tracker:
         counters = [pack(b"HINCRBY", key, day_field, b"%d" % n) for (key, day_field), n in increments.items()]
         durability = [pack(*command) for command in self.nodes.after_exec(flags[0])]
         connection.send(b"".join([_MULTI, *set_flags, *counters, _EXEC, *durability]))  # one write
-        for _ in range(1 + len(set_flags) + len(counters)):
-            connection.read()  # OK / QUEUED
+        connection.read_many(1 + len(set_flags) + len(counters))  # OK, QUEUED...
         replies = connection.read()
         for _ in durability:
             connection.read()  # replicas that have it; a 0 still leaves the master's copy

@@ -48,6 +48,8 @@ class Event(namedtuple("Event", FIELDS)):
 
 
 def _check_text(field: str, value: object, limit: int, prefix: str = "") -> str:
+    if value.__class__ is str and 0 < len(value) <= limit and value.isascii():
+        return value  # the common case, on the hot path: no more checks needed
     name = prefix + field
     if value is None:
         raise InvalidInput(f"{name} is required", name)

@@ -49,12 +49,8 @@ NAMESPACES = b"lamed:namespaces"
 
 
 def _length_prefixed(*parts: str) -> bytes:
-    out = bytearray()
-    for part in parts:
-        raw = part.encode("utf-8")
-        out += len(raw).to_bytes(4, "big")
-        out += raw
-    return bytes(out)
+    encoded = [part.encode("utf-8") for part in parts]
+    return b"".join([len(raw).to_bytes(4, "big") + raw for raw in encoded])
 
 
 def _json(value: object) -> bytes:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
-from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_PORT = 6379
 _READ_SIZE = 65536
@@ -84,6 +83,8 @@ def address_from_url(url: str) -> Address:
     over TLS (``?ssl_cert_reqs=none|optional|required``, ``ssl_ca_certs``,
     ``ssl_check_hostname``), ``unix://[[user]:password@]/path?db=N``.
     Raises ValueError for anything else."""
+    from urllib.parse import parse_qs, unquote, urlsplit  # once per process, when the tracker is built
+
     parts = urlsplit(url)
     query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
     username = unquote(parts.username) if parts.username else query.get("username")
@@ -111,16 +112,91 @@ def address_from_url(url: str) -> Address:
     )
 
 
+class PythonReader:
+    """The RESP2 reply parser in Python, with ``hiredis.Reader``'s interface
+    (``feed`` bytes, ``gets`` a reply or False while one is incomplete).
+
+    hiredis parses in C and is used when installed (as redis-py does); a
+    Lambda bundle holds no compiled extensions, so it runs this one."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._start = 0
+
+    def feed(self, data: bytes) -> None:
+        if self._start and self._start >= len(self._buffer) // 2:
+            del self._buffer[: self._start]
+            self._start = 0
+        self._buffer += data
+
+    def has_data(self) -> bool:
+        return self._start < len(self._buffer)
+
+    def gets(self) -> object:
+        try:
+            reply, self._start = self._parse(self._start)
+        except _Incomplete:
+            return False
+        return reply
+
+    def _parse(self, start: int) -> tuple:
+        # Hot: a batch parses hundreds of replies; one function per reply.
+        buffer = self._buffer
+        end = buffer.find(b"\r\n", start)
+        if end < 0:
+            raise _Incomplete
+        kind = buffer[start]
+        if kind == 36:  # $ bulk string
+            size = int(buffer[start + 1 : end])
+            if size < 0:
+                return None, end + 2
+            if len(buffer) < end + 4 + size:
+                raise _Incomplete
+            return bytes(buffer[end + 2 : end + 2 + size]), end + 4 + size
+        if kind == 43:  # + simple string
+            return bytes(buffer[start + 1 : end]), end + 2
+        if kind == 58:  # : integer
+            return int(buffer[start + 1 : end]), end + 2
+        if kind == 42:  # * array
+            size = int(buffer[start + 1 : end])
+            if size < 0:
+                return None, end + 2
+            items, position = [], end + 2
+            for _ in range(size):
+                item, position = self._parse(position)
+                items.append(item)
+            return items, position
+        if kind == 45:  # - error
+            return ReplyError(bytes(buffer[start + 1 : end]).decode("utf-8", "replace")), end + 2
+        raise ProtocolError(f"unexpected reply from Redis: {bytes(buffer[start : min(end, start + 40)])!r}")
+
+
+class _Incomplete(Exception):
+    pass
+
+
+try:  # the C parser, when installed (it is in lamed serve's virtualenv)
+    from hiredis import Reader as _HiredisReader
+except ImportError:
+    _HiredisReader = None
+
+
+def new_reader(use_hiredis: bool = True):
+    if use_hiredis and _HiredisReader is not None:
+        return _HiredisReader(protocolError=ProtocolError, replyError=ReplyError)
+    return PythonReader()
+
+
 class Connection:
     """One socket to Redis, opened on first use. Not thread-safe: a caller
     holds it for a whole exchange (a pool hands it to one thread at a time)."""
 
-    def __init__(self, address: Address, timeout_seconds: float) -> None:
+    def __init__(self, address: Address, timeout_seconds: float, use_hiredis: bool = True) -> None:
         self.address = address
         self.timeout_seconds = timeout_seconds
+        self.use_hiredis = use_hiredis
         self._sock: socket.socket | None = None
-        self._buffer = bytearray()
-        self._start = 0
+        self._reader = new_reader(use_hiredis)
 
     # -- the socket -------------------------------------------------------
 
@@ -140,7 +216,7 @@ class Connection:
             if address.tls:
                 sock = _wrap_tls(sock, address)
         sock.settimeout(self.timeout_seconds)
-        self._sock, self._buffer, self._start = sock, bytearray(), 0
+        self._sock, self._reader = sock, new_reader(self.use_hiredis)
         self._handshake()
 
     def _handshake(self) -> None:
@@ -176,7 +252,7 @@ class Connection:
         unasked): it must be reopened before use."""
         if self._sock is None:
             return False
-        if self._start < len(self._buffer):
+        if self._reader.has_data():
             return True
         import select  # builtin, costs nothing; only needed for idle checks
 
@@ -196,56 +272,36 @@ class Connection:
     def read(self) -> object:
         """The next reply: bytes, int, None, a list of these, and inside a
         list a :class:`ReplyError`. An error reply on its own is raised."""
-        reply = self._reply()
+        try:
+            reply = self._reader.gets()
+            while reply is False:
+                self._fill()
+                reply = self._reader.gets()
+        except ProtocolError:
+            self.close()  # the stream is out of step: nothing more on it can be trusted
+            raise
         if reply.__class__ is ReplyError:
             raise reply
         return reply
 
-    def _reply(self) -> object:
-        line = self._line()
-        kind = line[:1]
-        if kind == b"+":
-            return bytes(line[1:])
-        if kind == b":":
-            return int(line[1:])
-        if kind == b"$":
-            size = int(line[1:])
-            return None if size < 0 else self._exact(size)
-        if kind == b"*":
-            size = int(line[1:])
-            return None if size < 0 else [self._reply() for _ in range(size)]
-        if kind == b"-":
-            return ReplyError(bytes(line[1:]).decode("utf-8", "replace"))
-        self.close()
-        raise ProtocolError(f"unexpected reply from Redis: {bytes(line[:40])!r}")
-
-    def _line(self) -> bytearray:
-        end = self._buffer.find(b"\r\n", self._start)
-        while end < 0:
-            self._fill()
-            end = self._buffer.find(b"\r\n", self._start)
-        line = self._buffer[self._start : end]
-        self._start = end + 2
-        return line
-
-    def _exact(self, size: int) -> bytes:
-        while len(self._buffer) - self._start < size + 2:
-            self._fill()
-        start = self._start
-        self._start = start + size + 2
-        return bytes(self._buffer[start : start + size])
+    def read_many(self, replies: int) -> None:
+        """Reads ``replies`` replies (a transaction's OK and QUEUED) and
+        raises the first error among them."""
+        for _ in range(replies):
+            self.read()
 
     def _fill(self) -> None:
         if self._sock is None:
             raise ConnectionError("not connected to Redis")
-        if self._start:
-            del self._buffer[: self._start]
-            self._start = 0
-        chunk = self._sock.recv(_READ_SIZE)
+        try:
+            chunk = self._sock.recv(_READ_SIZE)
+        except BaseException:
+            self.close()
+            raise
         if not chunk:
             self.close()
             raise ConnectionError("Redis closed the connection")
-        self._buffer += chunk
+        self._reader.feed(chunk)
 
 
 def _wrap_tls(sock: socket.socket, address: Address) -> socket.socket:

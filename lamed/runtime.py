@@ -9,7 +9,7 @@ counts through the same tracker.
 
 from __future__ import annotations
 
-import threading
+import _thread
 
 from lamed.counting import Limits, SingleRedis, StoreUnavailable, Tracker
 from lamed.resp import address_from_url
@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
-_lock = threading.RLock()
+# threading's own lock, without importing threading (a cold start's millisecond).
+# Never held across a call that takes it again.
+_lock = _thread.allocate_lock()
 _settings: Settings | None = None
 _tracker: Tracker | None = None
 _store: Store | None = None
@@ -40,20 +42,24 @@ def tracker() -> Tracker:
     """The process's tracker (see lamed.counting)."""
     global _tracker
     if _tracker is None:
+        config = settings()
+        if _is_cluster(config):
+            return store().tracker  # the cluster client's; store() sets _tracker
         with _lock:
             if _tracker is None:
-                config = settings()
-                _tracker = store().tracker if _is_cluster(config) else build_tracker(config)
+                _tracker = build_tracker(config)
     return _tracker
 
 
 def store() -> Store:
-    global _store
+    global _store, _tracker
     if _store is None:
+        config = settings()
+        shared = None if _is_cluster(config) else tracker()
         with _lock:
             if _store is None:
-                config = settings()
-                _store = build_store(config, None if _is_cluster(config) else tracker())
+                _store = build_store(config, shared)
+                _tracker = _store.tracker
     return _store
 
 

@@ -9,7 +9,6 @@ import json
 import os
 from collections import namedtuple
 from collections.abc import Mapping
-from pathlib import Path
 
 ENV_PREFIX = "LAMED_"
 REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
@@ -51,17 +50,19 @@ class Settings(namedtuple("Settings", (*_FIELDS, "extra"), defaults=(*_FIELD_DEF
 DEFAULTS = Settings()
 
 
-def default_config_path() -> Path:
+# Paths are plain strings (os.path), not pathlib: settings are read on the
+# Lambda track path, and pathlib is a cold start's millisecond.
+def default_config_path() -> str:
     explicit = os.environ.get("LAMED_CONFIG")
     if explicit:
-        return Path(explicit)
-    return Path.home() / ".lamed" / "config.json"
+        return explicit
+    return os.path.join(os.path.expanduser("~"), ".lamed", "config.json")
 
 
-def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Reads the config file (if any), then the environment on top of it."""
     environ = os.environ if environ is None else environ
-    path = path or default_config_path()
+    path = os.fspath(path or default_config_path())
     values: dict[str, object] = dict(read_config_file(path))
     for name in _FIELDS:
         env_value = environ.get(ENV_PREFIX + name.upper())
@@ -70,11 +71,12 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     return settings_from_mapping(values, source=str(path))
 
 
-def read_config_file(path: Path) -> dict[str, object]:
-    if not path.exists():
-        return {}
+def read_config_file(path: str | os.PathLike) -> dict[str, object]:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except FileNotFoundError:
+        return {}
     except (OSError, ValueError) as error:
         raise SettingsError(f"{path}: cannot read config: {error}") from None
     if not isinstance(document, dict):
@@ -82,9 +84,9 @@ def read_config_file(path: Path) -> dict[str, object]:
     return document
 
 
-def write_config_file(path: Path, values: Mapping[str, object]) -> None:
+def write_config_file(path: str | os.PathLike, values: Mapping[str, object]) -> None:
     """Writes the config readable by its owner only: it holds the API key."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(dict(values), handle, indent=2, sort_keys=True)

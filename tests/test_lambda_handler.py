@@ -60,8 +60,8 @@ def test_the_fast_path_answers_exactly_as_the_chalice_route(store, paused):
     chalice_app = create_app()
     through_chalice = {name: chalice_app(event, None) for name, event in requests("via-chalice").items()}
     through_handler = {name: handler(event, None) for name, event in requests("via-handler").items()}
-    for name in through_chalice:
-        assert strip_uuid(through_handler[name], "via-handler") == strip_uuid(through_chalice[name], "via-chalice"), name
+    for name, expected in through_chalice.items():
+        assert strip_uuid(through_handler[name], "via-handler") == strip_uuid(expected, "via-chalice"), name
     assert json.loads(through_handler["GET counted"]["body"]) == {"status": "counted"}
     assert json.loads(through_handler["GET paused"]["body"])["status"] == "not_counted"
     assert json.loads(through_handler["POST batch"]["body"])["counted"] == 1

@@ -16,7 +16,17 @@ from hypothesis import strategies as st
 from lamed import runtime
 from lamed.embedded import RedisServer
 from lamed.events import Event
-from lamed.resp import Address, Connection, ProtocolError, ReplyError, address_from_url, pack, pack_all
+from lamed.resp import (
+    Address,
+    Connection,
+    ProtocolError,
+    PythonReader,
+    ReplyError,
+    address_from_url,
+    new_reader,
+    pack,
+    pack_all,
+)
 from lamed.settings import Settings, SettingsError
 
 # -- the parser -------------------------------------------------------------
@@ -63,10 +73,13 @@ def comparable(parsed):
     return parsed
 
 
-def connection_reading(data: bytes, chunk: int) -> tuple:
+PARSERS = {"python": False, "hiredis": True}
+
+
+def connection_reading(data: bytes, chunk: int, use_hiredis: bool = False) -> tuple:
     """A Connection whose socket delivers ``data`` in pieces of ``chunk`` bytes."""
     ours, theirs = socket.socketpair()
-    connection = Connection(Address(), 1.0)
+    connection = Connection(Address(), 1.0, use_hiredis)
     ours.settimeout(1.0)
     connection._sock = ours
 
@@ -80,10 +93,16 @@ def connection_reading(data: bytes, chunk: int) -> tuple:
     return connection, writer, theirs
 
 
-@given(st.lists(replies, min_size=1, max_size=4), st.integers(min_value=1, max_value=64))
-def test_every_reply_shape_parses_whatever_the_split(sequence, chunk):
+def test_both_parsers_are_there():
+    assert type(new_reader(False)) is PythonReader
+    assert type(new_reader(True)).__module__.startswith("hiredis")  # installed with Lamed
+
+
+@pytest.mark.parametrize("use_hiredis", PARSERS.values(), ids=PARSERS.keys())
+@given(sequence=st.lists(replies, min_size=1, max_size=4), chunk=st.integers(min_value=1, max_value=64))
+def test_every_reply_shape_parses_whatever_the_split(use_hiredis, sequence, chunk):
     data = b"".join(encode(reply) for reply in sequence)
-    connection, writer, theirs = connection_reading(data, chunk)
+    connection, writer, theirs = connection_reading(data, chunk, use_hiredis)
     try:
         for reply in sequence:
             if isinstance(reply, tuple) and reply[0] == "error":
@@ -98,8 +117,9 @@ def test_every_reply_shape_parses_whatever_the_split(sequence, chunk):
         theirs.close()
 
 
-def test_a_closed_connection_mid_reply_is_a_connection_error():
-    connection, writer, theirs = connection_reading(b"$10\r\nhalf", 64)
+@pytest.mark.parametrize("use_hiredis", PARSERS.values(), ids=PARSERS.keys())
+def test_a_closed_connection_mid_reply_is_a_connection_error(use_hiredis):
+    connection, writer, theirs = connection_reading(b"$10\r\nhalf", 64, use_hiredis)
     writer.join()
     theirs.close()
     with pytest.raises(ConnectionError):
@@ -107,8 +127,9 @@ def test_a_closed_connection_mid_reply_is_a_connection_error():
     assert not connection.is_open
 
 
-def test_garbage_is_a_protocol_error_and_closes():
-    connection, writer, theirs = connection_reading(b"?what\r\n", 64)
+@pytest.mark.parametrize("use_hiredis", PARSERS.values(), ids=PARSERS.keys())
+def test_garbage_is_a_protocol_error_and_closes(use_hiredis):
+    connection, writer, theirs = connection_reading(b"?what\r\n", 64, use_hiredis)
     writer.join()
     with pytest.raises(ProtocolError):
         connection.read()
@@ -213,3 +234,12 @@ def test_big_replies_arrive_whole(redis_url):
     observer.hset(b"big", mapping=fields)
     tracker = runtime.build_tracker(Settings(redis_url=redis_url))
     assert tracker.read_hash(b"big") == fields
+
+
+def test_the_tracking_protocol_runs_on_the_python_parser(redis_url, monkeypatch):
+    """As in a Lambda bundle, which holds no compiled extensions."""
+    monkeypatch.setattr("lamed.resp._HiredisReader", None)
+    tracker = runtime.build_tracker(Settings(redis_url=redis_url))
+    events = [Event("ns", "exp", "a", "participate", f"u{n}") for n in range(50)]
+    assert tracker.track_many(events + events[:3]) == ["counted"] * 50 + ["duplicate"] * 3
+    assert type(tracker.nodes.checkout(b"x")._reader) is PythonReader
