@@ -7,21 +7,25 @@ timed with their bytecode caches written.
 Two ways, each the same for both sides: in each side's virtualenv (``site``
 runs, so modules its ``.pth`` files import are loaded before the timer), and
 as on Lambda: ``python -I -S``, nothing on ``sys.path`` but the standard
-library and the paths a Lambda bundle would hold (``BENCH_PATH``).
+library and the paths a Lambda bundle would hold (``BENCH_PATH``). A third
+figure times the import and the first tracked event (connection included),
+so work put off from import to the first request is counted too.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 HEAVY_MODULES = ("boto3", "botocore", "jinja2", "click", "chalice", "redis")
 
 _TIMER = """
 import json, os, sys, time
 sys.path[:0] = [path for path in os.environ.get("BENCH_PATH", "").split(os.pathsep) if path]
+EVENT = json.loads(os.environ.get("BENCH_EVENT", "null"))
 started = time.perf_counter()
 {statement}
 seconds = time.perf_counter() - started
@@ -30,8 +34,13 @@ print(json.dumps({{"seconds": seconds, "heavy": heavy}}))
 """
 
 
-def time_import(python: Path, statement: str, cwd: Path, env: dict, lambda_like: bool = False) -> dict:
+def time_import(
+    python: Path, statement: str, cwd: Path, env: dict, lambda_like: bool = False, event: Optional[Callable] = None
+) -> dict:
+    """Times ``statement``; ``event(uuid)`` gives it ``EVENT``, new each run."""
     code = _TIMER.format(statement=statement, heavy=HEAVY_MODULES)
+    if event is not None:
+        env = {**env, "BENCH_EVENT": json.dumps(event(uuid.uuid4().hex))}
     flags = ["-I", "-S"] if lambda_like else []
     done = subprocess.run(
         [str(python), *flags, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True
@@ -39,9 +48,11 @@ def time_import(python: Path, statement: str, cwd: Path, env: dict, lambda_like:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def import_times(python: Path, statement: str, cwd: Path, env: dict, runs: int, lambda_like: bool = False) -> dict:
-    time_import(python, statement, cwd, env, lambda_like)  # writes the bytecode caches
-    samples = [time_import(python, statement, cwd, env, lambda_like) for _ in range(runs)]
+def import_times(
+    python: Path, statement: str, cwd: Path, env: dict, runs: int, lambda_like: bool = False, event=None
+) -> dict:
+    time_import(python, statement, cwd, env, lambda_like, event)  # writes the bytecode caches
+    samples = [time_import(python, statement, cwd, env, lambda_like, event) for _ in range(runs)]
     return {"seconds": [sample["seconds"] for sample in samples], "heavy": samples[-1]["heavy"]}
 
 

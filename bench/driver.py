@@ -194,8 +194,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--track-mode", default="watch", help="ours: LAMED_TRACK_MODE (watch or lua)")
+    parser.add_argument("--no-hiredis", action="store_true", help="ours: hide hiredis, as in the Lambda bundle")
     args = parser.parse_args()
     os.environ["LAMED_TRACK_MODE"] = args.track_mode
+    if args.no_hiredis:
+        sys.modules["hiredis"] = None  # lamed.resp then parses replies in Python
     host, port = args.redis.split(":")
     round_trips = count_round_trips()
     probe = RedisProbe(host, int(port))
