@@ -75,7 +75,12 @@ TRACK_SCRIPT = b"""
 local ttl, n, out = ARGV[1], tonumber(ARGV[2]), {}
 for i = 1, n do
   if redis.call('SET', KEYS[i], '1', 'EX', ttl, 'NX') then
-    out[i] = redis.call('HINCRBY', KEYS[n + tonumber(ARGV[1 + 2 * i])], ARGV[2 + 2 * i], 1)
+    local counted = redis.pcall('HINCRBY', KEYS[n + tonumber(ARGV[1 + 2 * i])], ARGV[2 + 2 * i], 1)
+    if type(counted) == 'table' and counted.err then
+      redis.call('DEL', KEYS[i])  -- a script is not rolled back: unflag what was not counted
+      return counted
+    end
+    out[i] = counted
   else
     out[i] = 0
   end
@@ -253,13 +258,34 @@ class Tracker:
             connection.read()  # replicas that have it; a 0 still leaves the master's copy
         if replies is None:
             return None  # a watched flag changed: the caller retries
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise ReplyError(str(reply))
+        errors = [reply for reply in replies if isinstance(reply, Exception)]
+        if errors:
+            self._undo_uncounted(
+                connection, events, flags, is_new, day, dict(zip(increments, replies[-len(increments) :]))
+            )
+            raise ReplyError(str(errors[0]))
         new_fields = [key for key, reply in zip(increments, replies[-len(increments) :]) if reply == increments[key]]
         if new_fields:
             self._register(connection, events, new_fields)
         return is_new
+
+    def _undo_uncounted(self, connection, events: list, flags: list, is_new: list, day: str, counted: dict) -> None:
+        """EXEC does not roll back: when an HINCRBY failed inside it (a
+        counts key of the wrong type, say), its events' flags were still set,
+        and a retry would find them and call the events duplicates. Deleting
+        those flags (only theirs: other events were counted) lets the retry
+        count them; until the key is fixed, each retry gets its 503."""
+        lost = []
+        for event, flag, new in zip(events, flags, is_new):
+            increment = (
+                keys.counts_key(event.namespace, event.experiment),
+                keys.day_field(day, event.event, event.variant),
+            )
+            if new and isinstance(counted.get(increment), Exception):
+                lost.append(flag)
+        if lost:
+            connection.send(pack(b"DEL", *lost))
+            connection.read()
 
     def _scripted(self, connection, events: list, flags: list, day: str) -> list[bool]:
         """The optional one-round-trip mode (see the module's docstring)."""

@@ -134,41 +134,61 @@ class PythonReader:
 
     def gets(self) -> object:
         try:
-            reply, self._start = self._parse(self._start)
+            (reply,), self._start = self._parse(self._start, 1)
         except _Incomplete:
             return False
         return reply
 
-    def _parse(self, start: int) -> tuple:
-        # Hot: a batch parses hundreds of replies; one function per reply.
+    def gets_many(self, count: int) -> list | bool:
+        """The next ``count`` replies, or False until all have arrived."""
+        try:
+            replies, self._start = self._parse(self._start, count)
+        except _Incomplete:
+            return False
+        return replies
+
+    def _parse(self, position: int, count: int) -> tuple:
+        """``count`` replies from ``position``: (replies, position after).
+        Hot (a batch parses hundreds of replies): scalars are parsed in this
+        loop, only a nested array costs a call."""
         buffer = self._buffer
-        end = buffer.find(b"\r\n", start)
-        if end < 0:
-            raise _Incomplete
-        kind = buffer[start]
-        if kind == 36:  # $ bulk string
-            size = int(buffer[start + 1 : end])
-            if size < 0:
-                return None, end + 2
-            if len(buffer) < end + 4 + size:
+        replies = []
+        for _ in range(count):
+            end = buffer.find(b"\r\n", position)
+            if end < 0:
                 raise _Incomplete
-            return bytes(buffer[end + 2 : end + 2 + size]), end + 4 + size
-        if kind == 43:  # + simple string
-            return bytes(buffer[start + 1 : end]), end + 2
-        if kind == 58:  # : integer
-            return int(buffer[start + 1 : end]), end + 2
-        if kind == 42:  # * array
-            size = int(buffer[start + 1 : end])
-            if size < 0:
-                return None, end + 2
-            items, position = [], end + 2
-            for _ in range(size):
-                item, position = self._parse(position)
-                items.append(item)
-            return items, position
-        if kind == 45:  # - error
-            return ReplyError(bytes(buffer[start + 1 : end]).decode("utf-8", "replace")), end + 2
-        raise ProtocolError(f"unexpected reply from Redis: {bytes(buffer[start : min(end, start + 40)])!r}")
+            kind = buffer[position]
+            if kind == 36:  # $ bulk string
+                size = int(buffer[position + 1 : end])
+                if size < 0:
+                    replies.append(None)
+                    position = end + 2
+                    continue
+                if len(buffer) < end + 4 + size:
+                    raise _Incomplete
+                replies.append(bytes(buffer[end + 2 : end + 2 + size]))
+                position = end + 4 + size
+                continue
+            if kind == 43:  # + simple string
+                replies.append(bytes(buffer[position + 1 : end]))
+            elif kind == 58:  # : integer
+                replies.append(int(buffer[position + 1 : end]))
+            elif kind == 42:  # * array
+                size = int(buffer[position + 1 : end])
+                if size < 0:
+                    replies.append(None)
+                else:
+                    items, end = self._parse(end + 2, size)
+                    replies.append(items)
+                    position = end
+                    continue
+            elif kind == 45:  # - error
+                replies.append(ReplyError(bytes(buffer[position + 1 : end]).decode("utf-8", "replace")))
+            else:
+                shown = bytes(buffer[position : min(end, position + 40)])
+                raise ProtocolError(f"unexpected reply from Redis: {shown!r}")
+            position = end + 2
+        return replies, position
 
 
 class _Incomplete(Exception):
@@ -287,8 +307,22 @@ class Connection:
     def read_many(self, replies: int) -> None:
         """Reads ``replies`` replies (a transaction's OK and QUEUED) and
         raises the first error among them."""
-        for _ in range(replies):
-            self.read()
+        gets_many = getattr(self._reader, "gets_many", None)
+        if gets_many is None:  # hiredis: one at a time, in C
+            for _ in range(replies):
+                self.read()
+            return
+        try:
+            found = gets_many(replies)
+            while found is False:
+                self._fill()
+                found = gets_many(replies)
+        except ProtocolError:
+            self.close()
+            raise
+        for reply in found:
+            if reply.__class__ is ReplyError:
+                raise reply
 
     def _fill(self) -> None:
         if self._sock is None:

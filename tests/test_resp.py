@@ -243,3 +243,44 @@ def test_the_tracking_protocol_runs_on_the_python_parser(redis_url, monkeypatch)
     events = [Event("ns", "exp", "a", "participate", f"u{n}") for n in range(50)]
     assert tracker.track_many(events + events[:3]) == ["counted"] * 50 + ["duplicate"] * 3
     assert type(tracker.nodes.checkout(b"x")._reader) is PythonReader
+
+
+@given(sequence=st.lists(replies, min_size=1, max_size=6), cut=st.integers(min_value=0, max_value=2000))
+def test_many_replies_at_once_are_the_replies_one_by_one(sequence, cut):
+    data = b"".join(encode(reply) for reply in sequence)
+    one_by_one, at_once = PythonReader(), PythonReader()
+    one_by_one.feed(data)
+    expected_replies = [comparable(one_by_one.gets()) for _ in sequence]
+    at_once.feed(data[:cut])
+    found = at_once.gets_many(len(sequence))
+    if found is False:  # incomplete: nothing consumed, the rest completes it
+        at_once.feed(data[cut:])
+        found = at_once.gets_many(len(sequence))
+    assert comparable(found) == expected_replies
+    assert not at_once.has_data()
+
+
+@pytest.mark.parametrize("track_mode", ["watch", "lua"])
+@pytest.mark.parametrize("use_hiredis", PARSERS.values(), ids=PARSERS.keys())
+def test_a_counter_that_fails_inside_the_transaction_loses_no_event(redis_url, monkeypatch, use_hiredis, track_mode):
+    """EXEC and scripts do not roll back: a counts key of the wrong type makes
+    HINCRBY fail after SET stored the flag. That event must stay countable
+    (a 503 now, counted once the key is fixed); the others are counted once."""
+    if not use_hiredis:
+        monkeypatch.setattr("lamed.resp._HiredisReader", None)
+    tracker = runtime.build_tracker(Settings(redis_url=redis_url, track_mode=track_mode))
+    good, broken = Event("ns", "good", "a", "participate", "u1"), Event("ns", "broken", "a", "participate", "u1")
+    tracker.track_many([Event("ns", "good", "a", "participate", "w"), Event("ns", "broken", "a", "participate", "w")])
+    observer = redis.Redis.from_url(redis_url)
+    broken_key = next(key for key in observer.scan_iter(match=b"lamed:*:counts:*") if b'"broken"' in key)
+    observer.delete(broken_key)
+    observer.set(broken_key, b"not a hash")
+    with pytest.raises(runtime.StoreUnavailable):
+        tracker.track_many([good, broken])
+    with pytest.raises(runtime.StoreUnavailable):  # the client's retry, still broken: still not lost
+        tracker.track_many([good, broken])
+    observer.delete(broken_key)
+    assert tracker.track_many([good, broken]) == ["duplicate", "counted"]
+    assert tracker.track_many([good, broken]) == ["duplicate", "duplicate"]
+    counts = {key: observer.hgetall(key) for key in observer.scan_iter(match=b"lamed:*:counts:*")}
+    assert sorted(sum(int(value) for value in fields.values()) for fields in counts.values()) == [1, 2]
