@@ -152,7 +152,13 @@ class SingleRedis:
 
 
 class Tracker:
-    """Counts events exactly once; the only writer of flags and counters."""
+    """Counts events exactly once; the only writer of flags and counters.
+
+    ``nodes`` says where commands go: :class:`SingleRedis`, or a
+    :class:`lamed.cluster.ClientNode` / :class:`~lamed.cluster.ClusterNodes`.
+    Each has ``checkout``/``checkin``/``discard`` of connections (``send``,
+    ``read``, ``read_many``), ``groups`` and ``after_exec`` for hash slots,
+    ``run``, ``read_hash``, ``failed`` and the ``errors`` it can raise."""
 
     def __init__(
         self,

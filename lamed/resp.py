@@ -18,6 +18,7 @@ import socket
 from collections.abc import Iterable
 
 DEFAULT_PORT = 6379
+SSL_CERT_REQS = ("none", "optional", "required")
 _READ_SIZE = 65536
 
 
@@ -101,6 +102,8 @@ def address_from_url(url: str) -> Address:
     if parts.scheme not in ("redis", "rediss"):
         raise ValueError(f"not a redis://, rediss:// or unix:// URL: {parts.scheme}://")
     ssl_options = {name: value for name, value in query.items() if name.startswith("ssl_")}
+    if ssl_options.get("ssl_cert_reqs", "required").lower() not in SSL_CERT_REQS:
+        raise ValueError(f"ssl_cert_reqs must be one of {', '.join(SSL_CERT_REQS)}")
     return Address(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or DEFAULT_PORT,
@@ -345,11 +348,8 @@ def _wrap_tls(sock: socket.socket, address: Address) -> socket.socket:
 
     options = address.ssl_options
     context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
-    requirement = options.get("ssl_cert_reqs", "required").lower()
+    requirement = options.get("ssl_cert_reqs", "required").lower()  # one of SSL_CERT_REQS (address_from_url)
     modes = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
-    if requirement not in modes:
-        sock.close()
-        raise ValueError(f"ssl_cert_reqs must be none, optional or required, not {requirement!r}")
     context.check_hostname = requirement != "none" and options.get("ssl_check_hostname", "false") == "true"
     context.verify_mode = modes[requirement]
     try:

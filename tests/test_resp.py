@@ -165,7 +165,9 @@ def test_urls_read_as_redis_py_reads_them(url, where):
     assert pool.get("db", 0) == address.db and pool.get("password") == address.password
 
 
-@pytest.mark.parametrize("url", ["http://h", "redis://h:notaport", "redis://h/x", "unix://"])
+@pytest.mark.parametrize(
+    "url", ["http://h", "redis://h:notaport", "redis://h/x", "unix://", "rediss://h/?ssl_cert_reqs=maybe"]
+)
 def test_bad_urls_are_refused(url):
     with pytest.raises(ValueError):
         address_from_url(url)
@@ -284,3 +286,53 @@ def test_a_counter_that_fails_inside_the_transaction_loses_no_event(redis_url, m
     assert tracker.track_many([good, broken]) == ["duplicate", "duplicate"]
     counts = {key: observer.hgetall(key) for key in observer.scan_iter(match=b"lamed:*:counts:*")}
     assert sorted(sum(int(value) for value in fields.values()) for fields in counts.values()) == [1, 2]
+
+
+def _self_signed(directory) -> tuple:
+    """A certificate for 127.0.0.1 and its key, made with cryptography (a moto dependency)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lamed test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "redis.crt", directory / "redis.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def test_tls_with_a_verified_certificate_and_without(tmp_path):
+    from lamed.embedded import free_port
+
+    cert, key = _self_signed(tmp_path)
+    tls_port = free_port()
+    tls = ["--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+    with RedisServer(extra_args=[*tls, "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]):
+        verified = f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={cert}&ssl_check_hostname=true"
+        tracker = runtime.build_tracker(Settings(redis_url=verified))
+        assert tracker.track(Event("ns", "exp", "a", "participate", "u1")) == "counted"
+        unverified = runtime.build_tracker(Settings(redis_url=f"rediss://127.0.0.1:{tls_port}/0?ssl_cert_reqs=none"))
+        assert unverified.track(Event("ns", "exp", "a", "participate", "u1")) == "duplicate"
+        untrusted = runtime.build_tracker(Settings(redis_url=f"rediss://127.0.0.1:{tls_port}/0"))
+        with pytest.raises(runtime.StoreUnavailable):  # self-signed, not in the system's trust store
+            untrusted.track(Event("ns", "exp", "a", "participate", "u2"))
