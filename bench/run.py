@@ -118,7 +118,8 @@ def single_event_rows(ours: Side, lamed: Side, port: int, options: Options) -> t
             o_rate >= 3 * l_rate,
         ),
         Row(
-            "the same with the Python reply parser (no hiredis: as in the Lambda bundle, which has no compiled code)",
+            "the same with the Python reply parser "
+            "(no hiredis: as in a Lambda bundle deployed from other than Linux x86_64)",
             number(l_rate),
             number(python_rate),
             ratio(python_rate, l_rate),

@@ -6,11 +6,13 @@ an extra track path and a warm-up, and never loads boto3, click or jinja2."""
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import hiredis
 import pytest
 import redis
 from conftest import API_KEY, ROOT
@@ -29,7 +31,8 @@ import app
 events = json.load(sys.stdin)
 responses = [app.handler(event, None) for event in events]
 heavy = sorted(name for name in ("boto3", "botocore", "click", "jinja2") if name in sys.modules)
-print(json.dumps({"responses": responses, "heavy": heavy, "path": sys.path}))
+hiredis = getattr(sys.modules.get("hiredis"), "__file__", None)
+print(json.dumps({"responses": responses, "heavy": heavy, "path": sys.path, "hiredis": hiredis}))
 """
 
 
@@ -58,7 +61,12 @@ def test_bundle_holds_the_runtime_and_nothing_of_the_operator(bundle):
     assert not top_level & set(FORBIDDEN_TOP_LEVEL)
     chalice_sources = {name for name in names if name.startswith("chalice/") and name.endswith(".py")}
     assert chalice_sources == {"chalice/__init__.py", "chalice/app.py"}
-    assert not any(name.endswith(".so") or name.startswith("lamed/deploy/") for name in names)
+    assert not any(name.startswith("lamed/deploy/") for name in names)
+    native = {name for name in names if name.endswith((".so", ".pyd"))}
+    if sys.platform == "linux" and platform.machine() == "x86_64":  # hiredis loads on the function: bundled
+        assert native == {f"hiredis/{path.name}" for path in Path(hiredis.__file__).parent.glob("*.so")}
+    else:
+        assert native == set()
     assert f"lamed/__pycache__/store.{sys.implementation.cache_tag}.pyc" in names
     assert build_bundle().sha256 == bundle.sha256  # deterministic: an unchanged deploy is recognised
 
@@ -104,6 +112,8 @@ def test_handler_from_the_unzipped_bundle_alone(unzipped, redis_url):
     assert out["heavy"] == []
     site_packages = [entry for entry in out["path"] if "site-packages" in entry]
     assert site_packages == [], "the isolated interpreter must see only the bundle and the standard library"
+    if sys.platform == "linux" and platform.machine() == "x86_64":
+        assert out["hiredis"].startswith(str(unzipped))  # the bundle's own C parser loaded
 
     client = redis.Redis.from_url(redis_url)
     assert client.dbsize() > 0  # the events really reached this Redis

@@ -4,8 +4,10 @@ The zip holds ``app.py``, the ``lamed`` package, ``dashboard_templates/``,
 Chalice's runtime module only (``chalice/__init__.py`` + ``chalice/app.py``,
 as ``chalice package`` does) and the pure-Python runtime dependencies (redis,
 and jinja2 + markupsafe for the dashboard, imported lazily). Compiled
-extensions are left out on purpose: every library here has a pure-Python
-fallback, so one bundle runs on any Lambda architecture. Bytecode for the
+extensions are left out, with one exception: hiredis, the track path's C
+reply parser, when this machine is what the function runs on (Linux x86_64,
+Lambda's default architecture, and this CPython). Everything has a
+pure-Python fallback, so a bundle built elsewhere runs too, a little slower. Bytecode for the
 deploying interpreter's version is included (the function's runtime is that
 version, see :func:`lamed.deploy.plan.lambda_runtime`). Entries have fixed
 timestamps and order, so the same sources give the same bytes (and SHA-256):
@@ -17,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import platform
 import py_compile
+import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -27,6 +31,8 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parents[2]
 # Runtime libraries copied whole (their .py files); their own deps are listed too.
 RUNTIME_LIBRARIES = ("redis", "jinja2", "markupsafe")
+# Compiled speed-ups, bundled only where they load on the function (see _native_files).
+NATIVE_SPEEDUPS = ("hiredis",)
 # Never in the bundle: the operator's tools, and what Lambda does not run.
 FORBIDDEN_TOP_LEVEL = ("boto3", "botocore", "click")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -57,6 +63,7 @@ def build_bundle(root: Path = ROOT) -> Bundle:
     entries.update(_chalice_runtime())
     for library in RUNTIME_LIBRARIES:
         entries.update(_library_files(library))
+    entries.update(_native_files())
     contents = {name: path.read_bytes() for name, path in entries.items()}
     with tempfile.TemporaryDirectory() as scratch:
         for name in [name for name in entries if name.endswith(".py")]:
@@ -107,6 +114,17 @@ def _library_files(name: str) -> Iterator[tuple[str, Path]]:
     yield from _tree(_package_dir(name), name, python_only=True)
 
 
+def _native_files() -> Iterator[tuple[str, Path]]:
+    """NATIVE_SPEEDUPS that are installed, if their compiled code can load on
+    the function: built here for Linux x86_64 and this CPython (the function's
+    runtime is this interpreter's version, see lamed.deploy.plan)."""
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        return
+    for name in NATIVE_SPEEDUPS:
+        if importlib.util.find_spec(name) is not None:
+            yield from _tree(_package_dir(name), name, python_only=False, keep_native=True)
+
+
 def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
@@ -114,10 +132,15 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _tree(directory: Path, prefix: str, python_only: bool, skip_dirs: frozenset = frozenset()) -> Iterator:
+def _tree(
+    directory: Path, prefix: str, python_only: bool, skip_dirs: frozenset = frozenset(), keep_native: bool = False
+) -> Iterator:
     for path in sorted(directory.rglob("*")):
         relative = path.relative_to(directory)
         if not path.is_file() or any(part in skip_dirs or part == "__pycache__" for part in relative.parts[:-1]):
+            continue
+        if keep_native and path.suffix == ".so":
+            yield f"{prefix}/{relative.as_posix()}", path
             continue
         if path.suffix in (".pyc", ".so", ".pyd", ".c") or (python_only and path.suffix not in (".py", ".typed")):
             continue
