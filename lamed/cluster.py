@@ -124,6 +124,8 @@ class _RedisPyNodes:
 class ClientNode(_RedisPyNodes):
     """One Redis behind a redis-py client (fakeredis, in unit tests)."""
 
+    compact_flags = True
+
     def pool_for(self, key: bytes):
         return self.client.connection_pool
 
@@ -143,7 +145,11 @@ class ClientNode(_RedisPyNodes):
 
 
 class ClusterNodes(_RedisPyNodes):
-    """Redis Cluster: each hash slot on the connection pool of its master."""
+    """Redis Cluster: each hash slot on the connection pool of its master.
+    Flags take their full form, whose hash tag puts them in their
+    experiment's slot (lamed.keys)."""
+
+    compact_flags = False
 
     def __init__(self, client: RedisCluster, replica_wait_ms: int = 200) -> None:
         super().__init__(client)

@@ -1,22 +1,25 @@
 """Counting events exactly once in Redis: the tracking path's one module.
 
-The counting protocol, per group of events that share a connection:
+The counting protocol, per group of events that share a connection (each
+event's flag has two forms, see :mod:`lamed.keys`; both are checked):
 
-1. one round trip: ``WATCH flag...`` + ``MGET flag...``;
-2. events whose flag exists are duplicates; if none is new, ``UNWATCH``;
-3. otherwise one round trip: ``MULTI``, ``SET flag 1 EX ttl`` per new event,
-   ``HINCRBY`` per (day, event, variant), ``EXEC``. A nil EXEC means another
-   writer touched a watched flag: go back to 1 (bounded), then give up with
-   :class:`Contention`.
+1. one round trip: ``WATCH flags...`` + ``MGET flags...``;
+2. an event whose compact flag holds its value, or whose full flag exists,
+   is a duplicate; if none is new, ``UNWATCH``;
+3. otherwise one round trip: ``MULTI``, ``SET flag value EX ttl`` per new
+   event (the compact form, or the full one where the compact key holds
+   another event's flag), ``HINCRBY`` per (day, event, variant), ``EXEC``.
+   A nil EXEC means another writer touched a watched flag: go back to 1
+   (bounded), then give up with :class:`Contention`.
 
 A single event costs 6 commands in 2 round trips. Registry bookkeeping (which
 experiments exist) happens only when an HINCRBY creates a field, i.e. about
 once per experiment, event and variant a day, never per event.
 
 An optional mode, ``track_mode = "lua"`` (never the default), counts a group
-in one round trip: a script does ``SET flag 1 EX ttl NX`` and, when it set
-the flag, ``HINCRBY``; Redis runs a script atomically, so it is exactly once
-without WATCH (3 commands, 1 round trip per event).
+in one round trip: a script reads both forms (``MGET``), and for a new event
+sets the flag and does ``HINCRBY``; Redis runs a script atomically, so it is
+exactly once without WATCH (4 commands, 1 round trip per event).
 
 Where the commands go is the job of a *nodes* object: :class:`SingleRedis`
 here (lean connections, :mod:`lamed.resp`), or, in :mod:`lamed.cluster`, a
@@ -69,20 +72,28 @@ _MULTI = pack(b"MULTI")
 _EXEC = pack(b"EXEC")
 _UNWATCH = pack(b"UNWATCH")
 
-# KEYS: the flags, then the counters; ARGV: ttl, number of flags, then per
-# flag the position of its counter among the counter keys and its day field.
+# KEYS: both forms of each flag (compact, full), then the counters; ARGV: ttl,
+# number of flags, then per flag the position of its counter among the
+# counter keys, its day field and its compact value. On a cluster both
+# forms are the full key: it holds a value or "1", a new flag gets the value.
 TRACK_SCRIPT = b"""
 local ttl, n, out = ARGV[1], tonumber(ARGV[2]), {}
 for i = 1, n do
-  if redis.call('SET', KEYS[i], '1', 'EX', ttl, 'NX') then
-    local counted = redis.pcall('HINCRBY', KEYS[n + tonumber(ARGV[1 + 2 * i])], ARGV[2 + 2 * i], 1)
+  local compact, full, value = KEYS[2 * i - 1], KEYS[2 * i], ARGV[2 + 3 * i]
+  local found = redis.call('MGET', compact, full)
+  local held = found[1]
+  if held == value or found[2] then
+    out[i] = 0
+  else
+    local flag, stored = compact, value
+    if held then flag, stored = full, '1' end  -- the compact key holds another event's flag
+    redis.call('SET', flag, stored, 'EX', ttl)
+    local counted = redis.pcall('HINCRBY', KEYS[2 * n + tonumber(ARGV[3 * i])], ARGV[1 + 3 * i], 1)
     if type(counted) == 'table' and counted.err then
-      redis.call('DEL', KEYS[i])  -- a script is not rolled back: unflag what was not counted
+      redis.call('DEL', flag)  -- a script is not rolled back: unflag what was not counted
       return counted
     end
     out[i] = counted
-  else
-    out[i] = 0
   end
 end
 return out
@@ -96,6 +107,7 @@ class SingleRedis:
     Lambda). After a fork the parent's connections are dropped, not shared."""
 
     errors: tuple = ()  # beyond OSError and lamed.resp.RedisError
+    compact_flags = True  # keys without a hash tag are fine on one server (lamed.keys)
 
     def __init__(self, address: Address, timeout_seconds: float) -> None:
         self.address = address
@@ -175,7 +187,7 @@ class Tracker:
         self._count = self._scripted if track_mode == "lua" else self._transaction
         self._errors = (OSError, RedisError, *nodes.errors)
         self._ttl = b"%d" % uuid_expiry_seconds
-        self._set_tail = pack(b"1", b"EX", self._ttl)[4:]  # SET flag's last three arguments, packed once
+        self._ex_ttl = pack(b"EX", self._ttl)[4:]  # the last two arguments of every SET, packed once
         self._within_limits: set = set()  # (namespace, experiment, variant) already checked
         self._script_sha = _script_sha() if track_mode == "lua" else b""
 
@@ -195,23 +207,23 @@ class Tracker:
         flags = [self._flag(event) for event in events]
         first_index: dict = {}
         for index, flag in enumerate(flags):
-            first_index.setdefault(flag, index)
+            first_index.setdefault(flag.key, index)
         unique = list(first_index.values())
         outcomes = [DUPLICATE] * len(events)
         self._check_limits([events[i] for i in unique])
-        for group in self.nodes.groups(flags, unique) if unique else ():
+        for group in self.nodes.groups([flag.key for flag in flags], unique) if unique else ():
             counted = self._count_unique([events[i] for i in group], [flags[i] for i in group], day)
             for index, was_counted in zip(group, counted):
                 outcomes[index] = COUNTED if was_counted else DUPLICATE
         return outcomes
 
-    def _flag(self, event: Event) -> bytes:
+    def _flag(self, event: Event) -> keys.Flag:
         tag = keys.hash_tag(event.namespace, event.experiment)
-        return keys.flag_key(tag, event.namespace, event.experiment, event.event, event.variant, event.uuid)
+        return keys.flag(tag, event.namespace, event.experiment, event.event, event.variant, event.uuid)
 
     def _count_unique(self, events: list, flags: list, day: str) -> list[bool]:
         for _ in range(self.watch_retries):
-            result = self._exchange(flags[0], lambda connection: self._count(connection, events, flags, day))
+            result = self._exchange(flags[0].key, lambda connection: self._count(connection, events, flags, day))
             if result is not None:
                 return result
         raise Contention("too many concurrent writers; retry")
@@ -237,26 +249,27 @@ class Tracker:
         return result
 
     def _transaction(self, connection, events: list, flags: list, day: str) -> list[bool] | None:
-        connection.send(pack(b"WATCH", *flags) + pack(b"MGET", *flags))
+        watched = self._flag_keys(flags)
+        connection.send(pack(b"WATCH", *watched) + pack(b"MGET", *watched))
         connection.read()
-        is_new = [value is None for value in connection.read()]
+        places = self._places(flags, connection.read())
+        is_new = [place is not None for place in places]
         if not any(is_new):
             connection.send(_UNWATCH)
             connection.read()
             return is_new
         increments: dict = defaultdict(int)
         set_flags: list = []
-        for event, flag, new in zip(events, flags, is_new):
-            if new:
-                set_flags.append(b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n%b" % (len(flag), flag, self._set_tail))
-                increments[
-                    (
-                        keys.counts_key(event.namespace, event.experiment),
-                        keys.day_field(day, event.event, event.variant),
-                    )
-                ] += 1
+        for event, place in zip(events, places):
+            if place is not None:
+                key, value = place
+                set_flags.append(
+                    b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n%b"
+                    % (len(key), key, len(value), value, self._ex_ttl)
+                )
+                increments[self._increment(event, day)] += 1
         counters = [pack(b"HINCRBY", key, day_field, b"%d" % n) for (key, day_field), n in increments.items()]
-        durability = [pack(*command) for command in self.nodes.after_exec(flags[0])]
+        durability = [pack(*command) for command in self.nodes.after_exec(flags[0].key)]
         connection.send(b"".join([_MULTI, *set_flags, *counters, _EXEC, *durability]))  # one write
         connection.read_many(1 + len(set_flags) + len(counters))  # OK, QUEUED...
         replies = connection.read()
@@ -264,31 +277,54 @@ class Tracker:
             connection.read()  # replicas that have it; a 0 still leaves the master's copy
         if replies is None:
             return None  # a watched flag changed: the caller retries
+        counted = dict(zip(increments, replies[-len(increments) :]))
         errors = [reply for reply in replies if isinstance(reply, Exception)]
         if errors:
-            self._undo_uncounted(
-                connection, events, flags, is_new, day, dict(zip(increments, replies[-len(increments) :]))
-            )
+            self._undo_uncounted(connection, events, places, day, counted)
             raise ReplyError(str(errors[0]))
-        new_fields = [key for key, reply in zip(increments, replies[-len(increments) :]) if reply == increments[key]]
+        new_fields = [key for key, reply in counted.items() if reply == increments[key]]
         if new_fields:
             self._register(connection, events, new_fields)
         return is_new
 
-    def _undo_uncounted(self, connection, events: list, flags: list, is_new: list, day: str, counted: dict) -> None:
+    def _flag_keys(self, flags: list) -> list:
+        """What to WATCH and MGET: both forms of each flag (one on a cluster)."""
+        if not self.nodes.compact_flags:
+            return [flag.key for flag in flags]
+        return [key for flag in flags for key in (flag.compact, flag.key)]
+
+    def _places(self, flags: list, found: list) -> list:
+        """Per event, None for a duplicate, else the (key, value) to flag it
+        under: the compact form, or the full one where the compact key holds
+        another event's flag (now, or from earlier in this batch)."""
+        if not self.nodes.compact_flags:
+            return [None if held is not None else (flag.key, b"1") for flag, held in zip(flags, found)]
+        places, taken = [], set()
+        for flag, held, held_full in zip(flags, found[::2], found[1::2]):
+            if held_full is not None or held == flag.value:
+                places.append(None)
+            elif held is None and flag.compact not in taken:
+                taken.add(flag.compact)
+                places.append((flag.compact, flag.value))
+            else:
+                places.append((flag.key, b"1"))
+        return places
+
+    def _increment(self, event: Event, day: str) -> tuple:
+        """(counts key, day field) of the counter an event adds to."""
+        return keys.counts_key(event.namespace, event.experiment), keys.day_field(day, event.event, event.variant)
+
+    def _undo_uncounted(self, connection, events: list, places: list, day: str, counted: dict) -> None:
         """EXEC does not roll back: when an HINCRBY failed inside it (a
         counts key of the wrong type, say), its events' flags were still set,
         and a retry would find them and call the events duplicates. Deleting
         those flags (only theirs: other events were counted) lets the retry
         count them; until the key is fixed, each retry gets its 503."""
-        lost = []
-        for event, flag, new in zip(events, flags, is_new):
-            increment = (
-                keys.counts_key(event.namespace, event.experiment),
-                keys.day_field(day, event.event, event.variant),
-            )
-            if new and isinstance(counted.get(increment), Exception):
-                lost.append(flag)
+        lost = [
+            place[0]
+            for event, place in zip(events, places)
+            if place is not None and isinstance(counted.get(self._increment(event, day)), Exception)
+        ]
         if lost:
             connection.send(pack(b"DEL", *lost))
             connection.read()
@@ -298,12 +334,15 @@ class Tracker:
         counters: dict = {}
         fields = []
         args = [self._ttl, b"%d" % len(flags)]
-        for event in events:
-            counter = keys.counts_key(event.namespace, event.experiment)
-            fields.append((counter, keys.day_field(day, event.event, event.variant)))
-            args += [b"%d" % counters.setdefault(counter, len(counters) + 1), fields[-1][1]]
-        call = [b"%d" % (len(flags) + len(counters)), *flags, *counters, *args]
-        durability = [pack(*command) for command in self.nodes.after_exec(flags[0])]
+        for event, flag in zip(events, flags):
+            fields.append(self._increment(event, day))
+            counter = fields[-1][0]
+            args += [b"%d" % counters.setdefault(counter, len(counters) + 1), fields[-1][1], flag.value]
+        # The script takes both forms of each flag; on a cluster the full key twice.
+        compact = self.nodes.compact_flags
+        flag_keys = self._flag_keys(flags) if compact else [key for flag in flags for key in (flag.key, flag.key)]
+        call = [b"%d" % (len(flag_keys) + len(counters)), *flag_keys, *counters, *args]
+        durability = [pack(*command) for command in self.nodes.after_exec(flags[0].key)]
         connection.send(b"".join([pack(b"EVALSHA", self._script_sha, *call), *durability]))
         try:
             replies = connection.read()

@@ -2,12 +2,20 @@
 
 Layout (``T`` is the experiment's hash tag, see :func:`hash_tag`):
 
-``{T}<10-byte digest>``
+``<6 bytes of the digest>``, value ``<a number below 10000>``
     Dedup flag of one event (namespace, experiment, event, variant, uuid),
-    value ``1``, expiring after ``uuid_expiry_seconds``. Kept to 14 bytes on
-    purpose: it is the one key per counted event, so its size is the memory
-    cost per event, and Redis (jemalloc) stores a key of up to 14 bytes in a
-    16-byte block, a longer one in 32.
+    compact form, expiring after ``uuid_expiry_seconds``. The digest is an
+    80-bit BLAKE2b of the length-prefixed identity; the key holds 48 of its
+    bits, the value 13.3 more (4 bytes modulo 10000). It is the one key per
+    counted event, so its size is the memory cost per event: Redis stores a
+    key of up to 6 bytes in an 8-byte block (14 bytes: 16, more: 32), and
+    shares the objects of integers below 10000, so the value costs nothing.
+    A flag matches only if key and value match: 61 bits of identity.
+``{T}<10-byte digest>``
+    The same flag, full form (80 bits), value ``1``: used where the compact
+    key already holds another event's flag (a 48-bit prefix collision), on
+    Redis Cluster (the compact key has no hash tag), and by flags written
+    before the compact form. Tracking checks both forms of every event.
 ``lamed:{T}:counts:["namespace","experiment"]``
     Hash of per-day counters. Field ``["YYYYMMDD","event","variant"]``
     (JSON), value the count. Totals are the sum over days, so one HINCRBY
@@ -76,11 +84,21 @@ def hash_tag(namespace: str, experiment: str) -> bytes:
     return b"{" + bytes((_TAG_ALPHABET[bits >> 6], _TAG_ALPHABET[bits & 63])) + b"}"
 
 
-def flag_key(tag: bytes, namespace: str, experiment: str, event: str, variant: str, uuid: str) -> bytes:
-    """The dedup flag of one event. 80 bits of digest: a false duplicate needs
-    two of ~10^12 live flags to collide (p < 1e-6)."""
+# Redis keeps one shared object for each integer below this: a compact flag's value.
+COMPACT_VALUES = 10_000
+COMPACT_FLAG_BYTES = 6
+
+# key: the full form, also the event's identity within a batch; compact: the
+# compact form's key; value: the compact form's value (see the module's doc).
+Flag = namedtuple("Flag", "key compact value")
+
+
+def flag(tag: bytes, namespace: str, experiment: str, event: str, variant: str, uuid: str) -> Flag:
+    """The dedup flag of one event, in both forms."""
     identity = _length_prefixed(namespace, experiment, event, variant, uuid)
-    return tag + blake2b(identity, digest_size=FLAG_DIGEST_BYTES).digest()
+    digest = blake2b(identity, digest_size=FLAG_DIGEST_BYTES).digest()
+    value = int.from_bytes(digest[COMPACT_FLAG_BYTES:], "big") % COMPACT_VALUES
+    return Flag(tag + digest, digest[:COMPACT_FLAG_BYTES], b"%d" % value)
 
 
 @lru_cache(maxsize=4096)

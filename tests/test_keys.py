@@ -14,11 +14,13 @@ def slot_tag(key: bytes) -> bytes:
     return key[start + 1 : end]
 
 
-def test_flag_key_is_fourteen_bytes_and_shares_the_experiment_tag():
+def test_flags_are_six_bytes_and_a_shared_integer_or_fourteen_bytes_in_the_experiment_slot():
     tag = keys.hash_tag("ns", "exp")
-    flag = keys.flag_key(tag, "ns", "exp", "participate", "red", "uuid-1")
-    assert len(flag) == 14
-    assert slot_tag(flag) == slot_tag(keys.counts_key("ns", "exp"))
+    flag = keys.flag(tag, "ns", "exp", "participate", "red", "uuid-1")
+    assert len(flag.compact) == 6 and flag.key[4:10] == flag.compact  # 48 bits of the same digest
+    assert 0 <= int(flag.value) < 10_000 and flag.value == b"%d" % int(flag.value)
+    assert len(flag.key) == 14
+    assert slot_tag(flag.key) == slot_tag(keys.counts_key("ns", "exp"))
 
 
 def test_tags_spread_experiments_and_never_hold_braces():
@@ -31,8 +33,9 @@ def test_no_two_identities_share_a_flag():
     seen = {}
     for identity in itertools.product(NAMES[:6], NAMES[:6], ["participate", "p"], NAMES[:4], ["u", "u:1"]):
         tag = keys.hash_tag(identity[0], identity[1])
-        flag = keys.flag_key(tag, *identity)
-        assert seen.setdefault(flag, identity) == identity
+        flag = keys.flag(tag, *identity)
+        assert seen.setdefault(flag.key, identity) == identity
+        assert seen.setdefault((flag.compact, flag.value), identity) == identity
 
 
 def test_counts_keys_never_collide_whatever_the_characters():

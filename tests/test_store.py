@@ -102,14 +102,15 @@ def test_delete_leaves_other_experiments_alone(any_store):
 def test_flag_expires_after_uuid_expiry(store):
     store.track(ev("a"))
     tag = keys.hash_tag("ns", "exp")
-    ttl = store.client.ttl(keys.flag_key(tag, "ns", "exp", "participate", "red", "a"))
-    assert 86390 < ttl <= 86400
+    flag = keys.flag(tag, "ns", "exp", "participate", "red", "a")
+    assert store.client.get(flag.compact) == flag.value
+    assert 86390 < store.client.ttl(flag.compact) <= 86400
 
 
 def test_short_expiry_lets_an_old_uuid_count_again(store):
     store.uuid_expiry_seconds = 1
     assert store.track(ev("a")) == COUNTED
-    store.client.pexpire(keys.flag_key(keys.hash_tag("ns", "exp"), "ns", "exp", "participate", "red", "a"), 1)
+    store.client.pexpire(keys.flag(keys.hash_tag("ns", "exp"), "ns", "exp", "participate", "red", "a").compact, 1)
     import time
 
     time.sleep(0.05)
@@ -118,8 +119,9 @@ def test_short_expiry_lets_an_old_uuid_count_again(store):
 
 def test_only_lamed_keys_are_written(store):
     store.track_many([ev("a"), ev("b", event="buy")])
+    flags = {store.tracker._flag(event).compact for event in (ev("a"), ev("b", event="buy"))}
     for key in store.client.scan_iter():
-        assert key.startswith((b"lamed:", b"{")), key
+        assert key.startswith(b"lamed:") or key in flags, key
 
 
 class _Interloper:
@@ -171,3 +173,45 @@ def test_retries_are_bounded_then_contention(store, settings):
     with pytest.raises(Contention):
         store.track(event)
     assert store.experiment("ns", "exp").count("participate", "red") == 1
+
+
+# -- the two forms of a flag (lamed.keys) ------------------------------------
+
+
+def test_a_compact_key_held_by_another_event_sends_the_flag_to_its_full_form(store):
+    event = ev("collides")
+    flag = store.tracker._flag(event)
+    other_value = b"%d" % ((int(flag.value) + 1) % 10_000)
+    store.client.set(flag.compact, other_value, ex=600)  # another event's flag, 48-bit prefix collision
+    assert store.track(event) == COUNTED
+    assert store.client.get(flag.compact) == other_value  # not clobbered
+    assert store.client.get(flag.key) == b"1"
+    assert store.track(event) == DUPLICATE
+    assert store.experiment("ns", "exp").count("participate", "red") == 1
+
+
+def test_flags_written_in_the_full_form_before_still_count_as_seen(store):
+    event = ev("from before the compact form")
+    store.client.set(store.tracker._flag(event).key, b"1", ex=600)
+    assert store.track(event) == DUPLICATE
+    assert store.experiment("ns", "exp").is_empty
+
+
+@pytest.mark.parametrize("track_mode", ["watch", "lua"])
+def test_compact_key_collisions_inside_a_batch_still_count_each_event_once(settings, monkeypatch, track_mode):
+    """One-byte compact keys (256 of them) make 300 events collide often, in
+    the same batch and across batches; each is still counted exactly once."""
+    from lamed.runtime import build_store
+
+    monkeypatch.setattr(keys, "COMPACT_FLAG_BYTES", 1)
+    store = build_store(settings.replace(track_mode=track_mode))
+    events = [ev(f"crowded {n}") for n in range(300)]
+    flags = [store.tracker._flag(event) for event in events]
+    assert len({flag.compact for flag in flags}) < 256  # collisions, surely
+    assert len({(flag.compact, flag.value) for flag in flags}) == 300  # but no two events share both
+    assert store.track_many(events[:150]) == [COUNTED] * 150
+    assert store.track_many(events) == [DUPLICATE] * 150 + [COUNTED] * 150
+    assert store.track_many(events[::-1]) == [DUPLICATE] * 300
+    assert store.experiment("ns", "exp").count("participate", "red") == 300
+    full_forms = [flag.key for flag in flags if store.client.exists(flag.key)]
+    assert 0 < len(full_forms) < 300
