@@ -250,7 +250,8 @@ class Tracker:
 
     def _transaction(self, connection, events: list, flags: list, day: str) -> list[bool] | None:
         watched = self._flag_keys(flags)
-        connection.send(pack(b"WATCH", *watched) + pack(b"MGET", *watched))
+        arguments = pack(*watched)[len(b"*%d\r\n" % len(watched)) :]  # packed once, sent twice
+        connection.send(b"*%d\r\n$5\r\nWATCH\r\n%b*%d\r\n$4\r\nMGET\r\n%b" % ((len(watched) + 1, arguments) * 2))
         connection.read()
         places = self._places(flags, connection.read())
         is_new = [place is not None for place in places]
