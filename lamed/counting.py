@@ -3,7 +3,7 @@
 The counting protocol, per group of events that share a connection (each
 event's flag has two forms, see :mod:`lamed.keys`; both are checked):
 
-1. one round trip: ``WATCH flags...`` + ``MGET flags...``;
+1. one round trip: ``WATCH`` the compact flags + ``MGET`` both forms;
 2. an event whose compact flag holds its value, or whose full flag exists,
    is a duplicate; if none is new, ``UNWATCH``;
 3. otherwise one round trip: ``MULTI``, ``SET flag value EX ttl`` per new
@@ -249,11 +249,17 @@ class Tracker:
         return result
 
     def _transaction(self, connection, events: list, flags: list, day: str) -> list[bool] | None:
-        watched = self._flag_keys(flags)
-        arguments = pack(*watched)[len(b"*%d\r\n" % len(watched)) :]  # packed once, sent twice
-        connection.send(b"*%d\r\n$5\r\nWATCH\r\n%b*%d\r\n$4\r\nMGET\r\n%b" % ((len(watched) + 1, arguments) * 2))
+        compact = self.nodes.compact_flags
+        # WATCH is quadratic in Redis 7.0 (each key is compared with those
+        # already watched), so only the form that decides is watched: the
+        # compact key (its holder decides the form), or on a cluster the full one.
+        watched = [flag.compact if compact else flag.key for flag in flags]
+        read = self._flag_keys(flags)
+        connection.send(pack(b"WATCH", *watched) + pack(b"MGET", *read))
         connection.read()
         places = self._places(flags, connection.read())
+        if compact and not self._watch_full_forms(connection, flags, places):
+            return None  # a full flag appeared meanwhile: the caller retries
         is_new = [place is not None for place in places]
         if not any(is_new):
             connection.send(_UNWATCH)
@@ -288,8 +294,20 @@ class Tracker:
             self._register(connection, events, new_fields)
         return is_new
 
+    def _watch_full_forms(self, connection, flags: list, places: list) -> bool:
+        """Full-form writers of one event conflict through its compact key
+        with compact-form writers, but must also conflict with each other:
+        they watch the full key too, then check it is still free (an extra
+        round trip, only after a 48-bit prefix collision)."""
+        late = [flag.key for flag, place in zip(flags, places) if place is not None and place[0] == flag.key]
+        if not late:
+            return True
+        connection.send(pack(b"WATCH", *late) + pack(b"MGET", *late))
+        connection.read()
+        return all(value is None for value in connection.read())
+
     def _flag_keys(self, flags: list) -> list:
-        """What to WATCH and MGET: both forms of each flag (one on a cluster)."""
+        """What to read: both forms of each flag (one on a cluster)."""
         if not self.nodes.compact_flags:
             return [flag.key for flag in flags]
         return [key for flag in flags for key in (flag.compact, flag.key)]

@@ -57,8 +57,11 @@ NAMESPACES = b"lamed:namespaces"
 
 
 def _length_prefixed(*parts: str) -> bytes:
-    encoded = [part.encode("utf-8") for part in parts]
-    return b"".join([len(raw).to_bytes(4, "big") + raw for raw in encoded])
+    out = b""
+    for part in parts:
+        raw = part.encode("utf-8")
+        out += len(raw).to_bytes(4, "big") + raw
+    return out
 
 
 def _json(value: object) -> bytes:

@@ -215,3 +215,29 @@ def test_compact_key_collisions_inside_a_batch_still_count_each_event_once(setti
     assert store.experiment("ns", "exp").count("participate", "red") == 300
     full_forms = [flag.key for flag in flags if store.client.exists(flag.key)]
     assert 0 < len(full_forms) < 300
+
+
+@pytest.mark.parametrize("track_mode", ["watch", "lua"])
+def test_concurrent_writers_on_colliding_compact_keys_count_each_event_once(settings, monkeypatch, track_mode):
+    """Eight processes' worth of trackers send the same 200 events, in
+    different orders and batch sizes, with one-byte compact keys: writers of
+    one event race on its compact key, on its full key, or on both."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lamed.runtime import build_tracker
+
+    monkeypatch.setattr(keys, "COMPACT_FLAG_BYTES", 1)
+    config = settings.replace(track_mode=track_mode, watch_retries=100)
+    events = [ev(f"raced {n}") for n in range(200)]
+
+    def send(seed: int) -> list:
+        tracker, order = build_tracker(config), random.Random(seed).sample(events, len(events))
+        size = 1 + seed % 7
+        return [o for i in range(0, len(order), size) for o in tracker.track_many(order[i : i + size])]
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = [o for found in pool.map(send, range(8)) for o in found]
+    assert outcomes.count(COUNTED) == 200
+    observer = build_tracker(config).read_hash(keys.counts_key("ns", "exp"))
+    assert sum(int(value) for value in observer.values()) == 200
