@@ -74,11 +74,11 @@ def event_from_mapping(data: Mapping[str, object], prefix: str = "") -> Event:
     """
     namespace = data.get("namespace", DEFAULT_NAMESPACE)
     return Event(
-        namespace=_check_text("namespace", namespace, MAX_NAME_CHARS, prefix),
-        experiment=_check_text("experiment", data.get("experiment"), MAX_NAME_CHARS, prefix),
-        variant=_check_text("variant", data.get("variant"), MAX_NAME_CHARS, prefix),
-        event=_check_text("event", data.get("event"), MAX_NAME_CHARS, prefix),
-        uuid=_check_text("uuid", data.get("uuid"), MAX_UUID_CHARS, prefix),
+        _check_text("namespace", namespace, MAX_NAME_CHARS, prefix),
+        _check_text("experiment", data.get("experiment"), MAX_NAME_CHARS, prefix),
+        _check_text("variant", data.get("variant"), MAX_NAME_CHARS, prefix),
+        _check_text("event", data.get("event"), MAX_NAME_CHARS, prefix),
+        _check_text("uuid", data.get("uuid"), MAX_UUID_CHARS, prefix),
     )
 
 

@@ -37,7 +37,7 @@ class ProtocolError(RedisError):
 
 def pack(*parts: bytes) -> bytes:
     """One command in RESP."""
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%b\r\n" % (len(part), part) for part in parts)
+    return b"*%d\r\n" % len(parts) + b"".join([b"$%d\r\n%b\r\n" % (len(part), part) for part in parts])
 
 
 def pack_all(commands: Iterable[tuple]) -> bytes:

@@ -44,7 +44,8 @@ def track_query(params: Mapping[str, str]) -> Reply:
 def track_posted(body: bytes, content_type: str | None) -> Reply:
     """``POST /track``: one event, or a batch answered item by item."""
     parsed = parse_body(body, content_type)
-    skipped = [_not_counted(item) for item in parsed.items]
+    experiments: dict = {}  # a batch is mostly about a few experiments: look each up once
+    skipped = [_not_counted(item, experiments) for item in parsed.items]
     valid = [item for item, skip in zip(parsed.items, skipped) if not skip and not isinstance(item, InvalidInput)]
     outcomes = iter(runtime.tracker().track_many(valid)) if valid else iter(())
     if not parsed.is_batch:
@@ -64,10 +65,17 @@ def track_posted(body: bytes, content_type: str | None) -> Reply:
     return json_reply({**summary, "results": results}, 400 if summary["invalid"] else 200, PUBLIC_CORS)
 
 
-def _not_counted(item: object) -> dict | None:
+def _not_counted(item: object, seen: dict | None = None) -> dict | None:
     """Events of a paused or stopped experiment get a 200 that says so,
-    without being counted. One cached dict lookup otherwise."""
+    without being counted. One cached dict lookup otherwise (none for an
+    experiment already in ``seen``)."""
     if isinstance(item, InvalidInput):
         return None
-    reason = not_counted_reason(item.namespace, item.experiment)
-    return {"status": NOT_COUNTED, "reason": reason} if reason else None
+    identity = (item.namespace, item.experiment)
+    if seen is None or identity not in seen:
+        reason = not_counted_reason(*identity)
+        answer = {"status": NOT_COUNTED, "reason": reason} if reason else None
+        if seen is None:
+            return answer
+        seen[identity] = answer
+    return seen[identity]
