@@ -256,6 +256,10 @@ class Tracker:
         watched = [flag.compact if compact else flag.key for flag in flags]
         read = self._flag_keys(flags)
         connection.send(pack(b"WATCH", *watched) + pack(b"MGET", *read))
+        # While Redis answers, the writes are packed for the usual case, all
+        # events new; packed again only if the answer says otherwise.
+        expected = self._places(flags, [None] * len(read))
+        set_flags, increments = self._writes(events, expected, day)
         connection.read()
         places = self._places(flags, connection.read())
         if compact and not self._watch_full_forms(connection, flags, places):
@@ -265,16 +269,8 @@ class Tracker:
             connection.send(_UNWATCH)
             connection.read()
             return is_new
-        increments: dict = defaultdict(int)
-        set_flags: list = []
-        for event, place in zip(events, places):
-            if place is not None:
-                key, value = place
-                set_flags.append(
-                    b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n%b"
-                    % (len(key), key, len(value), value, self._ex_ttl)
-                )
-                increments[self._increment(event, day)] += 1
+        if places != expected:
+            set_flags, increments = self._writes(events, places, day)
         counters = [pack(b"HINCRBY", key, day_field, b"%d" % n) for (key, day_field), n in increments.items()]
         durability = [pack(*command) for command in self.nodes.after_exec(flags[0].key)]
         connection.send(b"".join([_MULTI, *set_flags, *counters, _EXEC, *durability]))  # one write
@@ -293,6 +289,20 @@ class Tracker:
         if new_fields:
             self._register(connection, events, new_fields)
         return is_new
+
+    def _writes(self, events: list, places: list, day: str) -> tuple:
+        """The SET of each new event's flag, packed, and the counters' increments."""
+        increments: dict = defaultdict(int)
+        set_flags = []
+        for event, place in zip(events, places):
+            if place is not None:
+                key, value = place
+                set_flags.append(
+                    b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n%b"
+                    % (len(key), key, len(value), value, self._ex_ttl)
+                )
+                increments[self._increment(event, day)] += 1
+        return set_flags, increments
 
     def _watch_full_forms(self, connection, flags: list, places: list) -> bool:
         """Full-form writers of one event conflict through its compact key
