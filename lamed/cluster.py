@@ -29,15 +29,6 @@ from lamed.resp import ReplyError, pack_all
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
-# Errors that mean "the slot map is stale or a node is failing over": refresh
-# the map; the caller answers 503 and the client retries (always safe).
-TOPOLOGY_ERRORS = (
-    redis.exceptions.AskError,  # MovedError too (a subclass)
-    redis.exceptions.ClusterError,  # CLUSTERDOWN
-    redis.exceptions.TryAgainError,
-    redis.exceptions.RedisClusterException,  # slot not covered, no reachable node
-)
-
 
 def is_cluster_url(url: str) -> bool:
     return urlsplit(url).scheme in CLUSTER_SCHEMES
@@ -85,6 +76,8 @@ class _RedisPyNodes:
     transactions: skips redis-py's per-checkout bookkeeping but keeps its
     check that a connection has nothing unread (closed by the server, say)."""
 
+    # Any of these means 503 (the client retries, always safe); on a cluster a
+    # MOVED, ASK, TRYAGAIN or CLUSTERDOWN also refreshes the slot map (failed()).
     errors = (redis.RedisError, redis.exceptions.RedisClusterException)
 
     def __init__(self, client) -> None:
