@@ -9,6 +9,7 @@ start); the Chalice route in :mod:`lamed.routes.tracking` wraps it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 
 from lamed import runtime
@@ -58,10 +59,10 @@ def track_posted(body: bytes, content_type: str | None) -> Reply:
             results.append(skip)
         else:
             results.append({"status": next(outcomes)})
-    summary = {status: sum(1 for r in results if r["status"] == status) for status in STATUSES}
-    not_counted = sum(1 for r in results if r["status"] == NOT_COUNTED)
-    if not_counted:  # only then, so batches of experiments without definitions keep their shape
-        summary[NOT_COUNTED] = not_counted
+    tally = Counter(result["status"] for result in results)
+    summary = {status: tally[status] for status in STATUSES}
+    if tally[NOT_COUNTED]:  # only then, so batches of experiments without definitions keep their shape
+        summary[NOT_COUNTED] = tally[NOT_COUNTED]
     return json_reply({**summary, "results": results}, 400 if summary["invalid"] else 200, PUBLIC_CORS)
 
 
