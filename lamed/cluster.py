@@ -25,13 +25,21 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from lamed.resp import ReplyError, pack_all
+from lamed.counting import OneServer
+from lamed.resp import ReplyError
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 
-def is_cluster_url(url: str) -> bool:
-    return urlsplit(url).scheme in CLUSTER_SCHEMES
+def bounded(timeout_seconds: float, retries: int) -> dict:
+    """redis-py client options: every wait bounded by ``timeout_seconds``,
+    ``retries`` retries without backoff, no health-check pings."""
+    return {
+        "socket_timeout": timeout_seconds,
+        "socket_connect_timeout": timeout_seconds,
+        "retry": Retry(NoBackoff(), retries),
+        "health_check_interval": 0,
+    }
 
 
 def connect_cluster(url: str, timeout_seconds: float) -> RedisCluster:
@@ -39,13 +47,7 @@ def connect_cluster(url: str, timeout_seconds: float) -> RedisCluster:
     retries a command once after a MOVED/failover, then gives up."""
     parts = urlsplit(url)
     plain = urlunsplit((CLUSTER_SCHEMES[parts.scheme], *parts[1:]))
-    return RedisCluster.from_url(
-        plain,
-        socket_timeout=timeout_seconds,
-        socket_connect_timeout=timeout_seconds,
-        retry=Retry(NoBackoff(), 1),
-        health_check_interval=0,
-    )
+    return RedisCluster.from_url(plain, **bounded(timeout_seconds, retries=1))
 
 
 class _PooledConnection:
@@ -114,27 +116,11 @@ class _RedisPyNodes:
         return self.client.hgetall(key)
 
 
-class ClientNode(_RedisPyNodes):
+class ClientNode(OneServer, _RedisPyNodes):
     """One Redis behind a redis-py client (fakeredis, in unit tests)."""
-
-    compact_flags = True
 
     def pool_for(self, key: bytes):
         return self.client.connection_pool
-
-    def after_exec(self, key: bytes) -> tuple:
-        return ()
-
-    def groups(self, flags: Sequence[bytes], indexes: list[int]) -> list[list[int]]:
-        return [indexes]
-
-    def run(self, connection: _PooledConnection, commands: list) -> list:
-        """Runs commands in one round trip on ``connection`` (any key)."""
-        connection.send(pack_all(commands))
-        return [connection.read() for _ in commands]
-
-    def failed(self, error: Exception) -> None:
-        pass
 
 
 class ClusterNodes(_RedisPyNodes):

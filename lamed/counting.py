@@ -41,7 +41,7 @@ from collections.abc import Sequence
 
 from lamed import keys
 from lamed.events import Event, InvalidInput
-from lamed.resp import Address, Connection, RedisError, ReplyError, pack, pack_all
+from lamed.resp import Address, Connection, RedisError, ReplyError, address_from_url, pack, pack_all
 
 COUNTED = "counted"
 DUPLICATE = "duplicate"
@@ -100,14 +100,34 @@ return out
 """
 
 
-class SingleRedis:
+class OneServer:
+    """What nodes on a single Redis share: every key on the same server."""
+
+    compact_flags = True  # keys without a hash tag are fine on one server (lamed.keys)
+
+    def after_exec(self, key: bytes) -> tuple:
+        return ()
+
+    def groups(self, flags: Sequence[bytes], indexes: list[int]) -> list[list[int]]:
+        return [indexes]
+
+    def run(self, connection, commands: list) -> list:
+        """Runs commands in one round trip on ``connection`` (any key).
+        Command names are str (redis-py's cluster pipeline wants them so)."""
+        connection.send(pack_all(commands))
+        return [connection.read() for _ in commands]
+
+    def failed(self, error: Exception) -> None:
+        pass
+
+
+class SingleRedis(OneServer):
     """One Redis server, over lean connections kept idle between requests.
 
     A process keeps as many connections as it ran concurrent requests (one on
     Lambda). After a fork the parent's connections are dropped, not shared."""
 
     errors: tuple = ()  # beyond OSError and lamed.resp.RedisError
-    compact_flags = True  # keys without a hash tag are fine on one server (lamed.keys)
 
     def __init__(self, address: Address, timeout_seconds: float) -> None:
         self.address = address
@@ -133,18 +153,6 @@ class SingleRedis:
         """A connection in an unknown state (mid-transaction, say)."""
         connection.close()
 
-    def after_exec(self, key: bytes) -> tuple:
-        return ()
-
-    def groups(self, flags: Sequence[bytes], indexes: list[int]) -> list[list[int]]:
-        return [indexes]
-
-    def run(self, connection: Connection, commands: list) -> list:
-        """Runs commands in one round trip on ``connection`` (any key).
-        Command names are str (redis-py's cluster pipeline wants them so)."""
-        connection.send(pack_all(commands))
-        return [connection.read() for _ in commands]
-
     def read_hash(self, key: bytes) -> dict:
         connection = self.checkout(key)
         try:
@@ -154,13 +162,6 @@ class SingleRedis:
             raise
         self.checkin(key, connection)
         return dict(zip(flat[::2], flat[1::2]))
-
-    def failed(self, error: Exception) -> None:
-        pass
-
-    def close(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
 
 
 class Tracker:
@@ -448,6 +449,13 @@ class Tracker:
         except self._errors as error:
             self.nodes.failed(error)
             raise StoreUnavailable(str(error)) from None
+
+
+def lean_tracker(redis_url: str, timeout_seconds: float, *options: object) -> Tracker:
+    """A tracker on lean connections to the single Redis of a ``redis://``,
+    ``rediss://`` or ``unix://`` URL (ValueError for any other); ``options``
+    as Tracker takes them after ``nodes``."""
+    return Tracker(SingleRedis(address_from_url(redis_url), timeout_seconds), *options)
 
 
 def _script_sha() -> bytes:

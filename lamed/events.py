@@ -116,10 +116,6 @@ def _batch_item(index: int, item: object) -> Event | InvalidInput:
     if not isinstance(item, dict):
         return InvalidInput(f"events[{index}] must be an object", f"events[{index}]")
     try:
-        return event_from_mapping(item)
-    except InvalidInput:
-        pass  # rare: validated again for the error that names the item
-    try:
         return event_from_mapping(item, f"events[{index}].")
     except InvalidInput as error:
         return error

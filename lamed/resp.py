@@ -14,6 +14,7 @@ a :class:`RedisError` (an error reply, a protocol violation).
 
 from __future__ import annotations
 
+import select
 import socket
 from collections.abc import Iterable
 
@@ -277,8 +278,6 @@ class Connection:
             return False
         if self._reader.has_data():
             return True
-        import select  # builtin, costs nothing; only needed for idle checks
-
         try:
             readable, _, _ = select.select([self._sock], [], [], 0)
         except (OSError, ValueError):
@@ -295,14 +294,7 @@ class Connection:
     def read(self) -> object:
         """The next reply: bytes, int, None, a list of these, and inside a
         list a :class:`ReplyError`. An error reply on its own is raised."""
-        try:
-            reply = self._reader.gets()
-            while reply is False:
-                self._fill()
-                reply = self._reader.gets()
-        except ProtocolError:
-            self.close()  # the stream is out of step: nothing more on it can be trusted
-            raise
+        reply = self._wait_for(self._reader.gets)
         if reply.__class__ is ReplyError:
             raise reply
         return reply
@@ -315,17 +307,21 @@ class Connection:
             for _ in range(replies):
                 self.read()
             return
-        try:
-            found = gets_many(replies)
-            while found is False:
-                self._fill()
-                found = gets_many(replies)
-        except ProtocolError:
-            self.close()
-            raise
-        for reply in found:
+        for reply in self._wait_for(lambda: gets_many(replies)):
             if reply.__class__ is ReplyError:
                 raise reply
+
+    def _wait_for(self, get) -> object:
+        """``get()`` once it stops answering False, reading the socket meanwhile."""
+        try:
+            found = get()
+            while found is False:
+                self._fill()
+                found = get()
+        except ProtocolError:
+            self.close()  # the stream is out of step: nothing more on it can be trusted
+            raise
+        return found
 
     def _fill(self) -> None:
         if self._sock is None:

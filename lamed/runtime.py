@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import _thread
 
-from lamed.counting import Limits, SingleRedis, StoreUnavailable, Tracker
-from lamed.resp import address_from_url
-from lamed.settings import Settings, SettingsError, load_settings
+from lamed.counting import Limits, StoreUnavailable, Tracker, lean_tracker
+from lamed.settings import Settings, SettingsError, is_cluster_url, load_settings
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cold start's 3 ms)
 if TYPE_CHECKING:
     from lamed.store import Store
-
-CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
 # threading's own lock, without importing threading (a cold start's millisecond).
 # Never held across a call that takes it again.
@@ -43,7 +40,7 @@ def tracker() -> Tracker:
     global _tracker
     if _tracker is None:
         config = settings()
-        if _is_cluster(config):
+        if is_cluster_url(config.redis_url):
             return store().tracker  # the cluster client's; store() sets _tracker
         with _lock:
             if _tracker is None:
@@ -55,7 +52,7 @@ def store() -> Store:
     global _store, _tracker
     if _store is None:
         config = settings()
-        shared = None if _is_cluster(config) else tracker()
+        shared = None if is_cluster_url(config.redis_url) else tracker()
         with _lock:
             if _store is None:
                 _store = build_store(config, shared)
@@ -65,12 +62,10 @@ def store() -> Store:
 
 def build_tracker(config: Settings) -> Tracker:
     """A tracker on lean connections to a single Redis."""
-    url = _redis_url(config)
     try:
-        address = address_from_url(url)
+        return lean_tracker(_redis_url(config), config.redis_timeout_seconds, *tracking_options(config))
     except ValueError as error:
         raise SettingsError(f"redis_url: {error}") from None
-    return Tracker(SingleRedis(address, config.redis_timeout_seconds), *tracking_options(config))
 
 
 def build_store(config: Settings, tracker_: Tracker | None = None) -> Store:
@@ -103,7 +98,3 @@ def _redis_url(config: Settings) -> str:
     if not config.redis_url:
         raise StoreUnavailable("no Redis configured: set LAMED_REDIS_URL")
     return config.redis_url
-
-
-def _is_cluster(config: Settings) -> bool:
-    return bool(config.redis_url) and config.redis_url.startswith(CLUSTER_SCHEMES)

@@ -11,7 +11,13 @@ from collections import namedtuple
 from collections.abc import Mapping
 
 ENV_PREFIX = "LAMED_"
-REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+CLUSTER_URL_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://", *CLUSTER_URL_SCHEMES)
+
+
+def is_cluster_url(url: str | None) -> bool:
+    """A Redis Cluster URL (see lamed.cluster)."""
+    return bool(url) and url.startswith(CLUSTER_URL_SCHEMES)
 
 
 class SettingsError(ValueError):

@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from lamed import keys
-from lamed.cluster import connect_cluster, is_cluster_url, nodes_for
+from lamed.cluster import bounded, connect_cluster, nodes_for
 from lamed.counting import (  # noqa: F401  (re-exported: the store's vocabulary)
     COUNTED,
     DEFAULT_LIMITS,
@@ -24,13 +22,13 @@ from lamed.counting import (  # noqa: F401  (re-exported: the store's vocabulary
     Contention,
     LimitExceeded,
     Limits,
-    SingleRedis,
     StoreUnavailable,
     Tracker,
+    lean_tracker,
     utc_day,
 )
 from lamed.events import PARTICIPATE, Event
-from lamed.resp import address_from_url
+from lamed.settings import is_cluster_url
 
 
 @dataclass
@@ -66,13 +64,7 @@ def connect(redis_url: str, timeout_seconds: float = 0.5) -> redis.Redis:
     minutes. A ``redis+cluster://`` URL gives a Redis Cluster client."""
     if is_cluster_url(redis_url):
         return connect_cluster(redis_url, timeout_seconds)
-    return redis.Redis.from_url(
-        redis_url,
-        socket_timeout=timeout_seconds,
-        socket_connect_timeout=timeout_seconds,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-    )
+    return redis.Redis.from_url(redis_url, **bounded(timeout_seconds, retries=0))
 
 
 class Store:
@@ -170,7 +162,7 @@ def open_store(
     options = (uuid_expiry_seconds, watch_retries, limits, track_mode)
     if is_cluster_url(redis_url):
         return Store(client, *options)
-    return Store(client, tracker=Tracker(SingleRedis(address_from_url(redis_url), timeout_seconds), *options))
+    return Store(client, tracker=lean_tracker(redis_url, timeout_seconds, *options))
 
 
 def _experiment_counts(namespace: str, name: str, fields: dict) -> ExperimentCounts:

@@ -36,7 +36,7 @@ def track(method: str, query: Mapping[str, str], body: bytes, content_type: str 
 def track_query(params: Mapping[str, str]) -> Reply:
     """``GET /track``: one event from the query string."""
     event = event_from_mapping(params)
-    skipped = _not_counted(event)
+    skipped = _not_counted(event, {})
     if skipped:
         return json_reply(skipped, 200, PUBLIC_CORS)
     return json_reply({"status": runtime.tracker().track(event)}, 200, PUBLIC_CORS)
@@ -45,7 +45,7 @@ def track_query(params: Mapping[str, str]) -> Reply:
 def track_posted(body: bytes, content_type: str | None) -> Reply:
     """``POST /track``: one event, or a batch answered item by item."""
     parsed = parse_body(body, content_type)
-    experiments: dict = {}  # a batch is mostly about a few experiments: look each up once
+    experiments: dict = {}
     skipped = [_not_counted(item, experiments) for item in parsed.items]
     valid = [item for item, skip in zip(parsed.items, skipped) if not skip and not isinstance(item, InvalidInput)]
     outcomes = iter(runtime.tracker().track_many(valid)) if valid else iter(())
@@ -66,17 +66,14 @@ def track_posted(body: bytes, content_type: str | None) -> Reply:
     return json_reply({**summary, "results": results}, 400 if summary["invalid"] else 200, PUBLIC_CORS)
 
 
-def _not_counted(item: object, seen: dict | None = None) -> dict | None:
+def _not_counted(item: object, seen: dict) -> dict | None:
     """Events of a paused or stopped experiment get a 200 that says so,
-    without being counted. One cached dict lookup otherwise (none for an
-    experiment already in ``seen``)."""
+    without being counted. One cached dict lookup per experiment not yet
+    in ``seen`` (a batch is mostly about a few experiments)."""
     if isinstance(item, InvalidInput):
         return None
     identity = (item.namespace, item.experiment)
-    if seen is None or identity not in seen:
+    if identity not in seen:
         reason = not_counted_reason(*identity)
-        answer = {"status": NOT_COUNTED, "reason": reason} if reason else None
-        if seen is None:
-            return answer
-        seen[identity] = answer
+        seen[identity] = {"status": NOT_COUNTED, "reason": reason} if reason else None
     return seen[identity]

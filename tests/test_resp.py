@@ -181,7 +181,7 @@ def test_a_bad_url_is_a_settings_error_not_a_crash():
 # -- real servers ------------------------------------------------------------
 
 
-def test_password_and_database_from_the_url(tmp_path):
+def test_password_and_database_from_the_url():
     with RedisServer() as server:
         redis.Redis(port=server.port).config_set("requirepass", "s3cret pass")
         url = f"redis://:s3cret%20pass@127.0.0.1:{server.port}/3"
