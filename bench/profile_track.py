@@ -1,12 +1,18 @@
-"""Where a single GET /track spends its time: wall and CPU per event through
+"""Where ``/track`` spends its time: wall and CPU per event through
 ``app.handler`` on a private redis-server, then a cProfile of the same loop.
 
-    .venv/bin/python -m bench.profile_track
+    .venv/bin/python -m bench.profile_track            # single GET events
+    .venv/bin/python -m bench.profile_track --batch    # POST batches of 100
+
+The redis-server's own CPU time over the timed loop is printed too (from
+``INFO cpu``), so the Python and Redis shares of a request can be told apart.
 """
 
 from __future__ import annotations
 
+import argparse
 import cProfile
+import json
 import os
 import pstats
 import time
@@ -15,36 +21,64 @@ from lamed.embedded import RedisServer
 from lamed.gateway import proxy_event
 
 EVENTS = 3000
+BATCH = 100
 
 
-def events(first: int, count: int) -> list:
+def _fields(i: int) -> dict:
+    return {"experiment": "e", "variant": "ab"[i % 2], "event": "participate", "uuid": f"u{i}"}
+
+
+def single_events(first: int, count: int) -> list:
+    return [proxy_event("GET", "/track", query=_fields(i)) for i in range(first, first + count)]
+
+
+def batches(first: int, count: int) -> list:
     return [
-        proxy_event("GET", "/track", query={"experiment": "e", "variant": "a", "event": "participate", "uuid": f"u{i}"})
-        for i in range(first, first + count)
+        proxy_event(
+            "POST",
+            "/track",
+            headers={"content-type": "application/json"},
+            body=json.dumps({"events": [_fields(j) for j in range(i, i + BATCH)]}).encode(),
+        )
+        for i in range(first, first + count, BATCH)
     ]
 
 
+def _redis_cpu(server: RedisServer) -> float:
+    import redis
+
+    info = redis.Redis.from_url(server.url).info("cpu")
+    return info["used_cpu_sys"] + info["used_cpu_user"]
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", action="store_true", help=f"POST batches of {BATCH} instead of single GETs")
+    args = parser.parse_args()
+    requests = batches if args.batch else single_events
     with RedisServer() as server:
         os.environ.update(LAMED_REDIS_URL=server.url, LAMED_API_KEY="k" * 20, LAMED_CONFIG="/nonexistent")
         import app
 
-        for event in events(0, 200):  # connection, registry, caches
+        for event in requests(0, 1000):  # connection, registry, caches
             app.handler(event, None)
-        batch = events(1000, EVENTS)
+        timed = requests(100_000, EVENTS * (10 if args.batch else 1))
+        count = len(timed) * (BATCH if args.batch else 1)
+        redis_cpu = _redis_cpu(server)
         wall, cpu = time.perf_counter(), time.process_time()
-        for event in batch:
+        for event in timed:
             app.handler(event, None)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        print(f"{EVENTS} events: {EVENTS / wall:,.0f} events/s, {wall / EVENTS * 1e6:.0f} µs wall "
-              f"and {cpu / EVENTS * 1e6:.0f} µs CPU per event")  # fmt: skip
+        redis_cpu = _redis_cpu(server) - redis_cpu
+        print(f"{count} events: {count / wall:,.0f} events/s, per event {wall / count * 1e6:.1f} µs wall, "
+              f"{cpu / count * 1e6:.1f} µs CPU here, {redis_cpu / count * 1e6:.1f} µs CPU in redis-server")  # fmt: skip
         profile = cProfile.Profile()
-        batch = events(10_000, EVENTS)
+        timed = requests(1_000_000, EVENTS * (10 if args.batch else 1))
         profile.enable()
-        for event in batch:
+        for event in timed:
             app.handler(event, None)
         profile.disable()
-        pstats.Stats(profile).sort_stats("tottime").print_stats(12)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

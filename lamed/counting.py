@@ -36,12 +36,22 @@ from __future__ import annotations
 
 import os
 import time
-from collections import defaultdict, namedtuple
+from collections import Counter, defaultdict, namedtuple
 from collections.abc import Sequence
+from operator import itemgetter
 
 from lamed import keys
 from lamed.events import Event, InvalidInput
-from lamed.resp import Address, Connection, RedisError, ReplyError, address_from_url, pack, pack_all
+from lamed.resp import (
+    Address,
+    Connection,
+    RedisError,
+    ReplyError,
+    address_from_url,
+    pack,
+    pack_all,
+    pack_keys,
+)
 
 COUNTED = "counted"
 DUPLICATE = "duplicate"
@@ -205,26 +215,20 @@ class Tracker:
         Repeats of an event inside the batch are duplicates of its first copy.
         """
         day = utc_day(now)
-        flags = [self._flag(event) for event in events]
-        first_index: dict = {}
-        for index, flag in enumerate(flags):
-            first_index.setdefault(flag.key, index)
-        unique = list(first_index.values())
+        flags = keys.flags(events)
+        unique = _first_copies(flags.keys)
         outcomes = [DUPLICATE] * len(events)
-        self._check_limits([events[i] for i in unique])
-        for group in self.nodes.groups([flag.key for flag in flags], unique) if unique else ():
-            counted = self._count_unique([events[i] for i in group], [flags[i] for i in group], day)
+        self._check_limits(_pick(events, unique))
+        for group in self.nodes.groups(flags.keys, unique) if unique else ():
+            picked = keys.Flags(*(_pick(column, group) for column in flags))
+            counted = self._count_unique(_pick(events, group), picked, day)
             for index, was_counted in zip(group, counted):
                 outcomes[index] = COUNTED if was_counted else DUPLICATE
         return outcomes
 
-    def _flag(self, event: Event) -> keys.Flag:
-        tag = keys.hash_tag(event.namespace, event.experiment)
-        return keys.flag(tag, event.namespace, event.experiment, event.event, event.variant, event.uuid)
-
-    def _count_unique(self, events: list, flags: list, day: str) -> list[bool]:
+    def _count_unique(self, events: list, flags: keys.Flags, day: str) -> list[bool]:
         for _ in range(self.watch_retries):
-            result = self._exchange(flags[0].key, lambda connection: self._count(connection, events, flags, day))
+            result = self._exchange(flags.keys[0], lambda connection: self._count(connection, events, flags, day))
             if result is not None:
                 return result
         raise Contention("too many concurrent writers; retry")
@@ -249,17 +253,17 @@ class Tracker:
         self.nodes.checkin(key, connection)
         return result
 
-    def _transaction(self, connection, events: list, flags: list, day: str) -> list[bool] | None:
+    def _transaction(self, connection, events: list, flags: keys.Flags, day: str) -> list[bool] | None:
         compact = self.nodes.compact_flags
         # WATCH is quadratic in Redis 7.0 (each key is compared with those
         # already watched), so only the form that decides is watched: the
         # compact key (its holder decides the form), or on a cluster the full one.
-        watched = [flag.compact if compact else flag.key for flag in flags]
-        read = self._flag_keys(flags)
-        connection.send(pack(b"WATCH", *watched) + pack(b"MGET", *read))
+        watched = flags.compacts if compact else flags.keys
+        read = (flags.compacts, flags.keys) if compact else (flags.keys,)
+        connection.send(pack_keys(b"WATCH", watched) + pack_keys(b"MGET", *read))
         # While Redis answers, the writes are packed for the usual case, all
         # events new; packed again only if the answer says otherwise.
-        expected = self._places(flags, [None] * len(read))
+        expected = self._places(flags, [None] * len(flags.keys) * len(read))
         set_flags, increments = self._writes(events, expected, day)
         connection.read()
         places = self._places(flags, connection.read())
@@ -273,7 +277,7 @@ class Tracker:
         if places != expected:
             set_flags, increments = self._writes(events, places, day)
         counters = [pack(b"HINCRBY", key, day_field, b"%d" % n) for (key, day_field), n in increments.items()]
-        durability = [pack(*command) for command in self.nodes.after_exec(flags[0].key)]
+        durability = [pack(*command) for command in self.nodes.after_exec(flags.keys[0])]
         connection.send(b"".join([_MULTI, *set_flags, *counters, _EXEC, *durability]))  # one write
         connection.read_many(1 + len(set_flags) + len(counters))  # OK, QUEUED...
         replies = connection.read()
@@ -293,56 +297,47 @@ class Tracker:
 
     def _writes(self, events: list, places: list, day: str) -> tuple:
         """The SET of each new event's flag, packed, and the counters' increments."""
-        increments: dict = defaultdict(int)
-        set_flags = []
-        for event, place in zip(events, places):
-            if place is not None:
-                key, value = place
-                set_flags.append(
-                    b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n%b"
-                    % (len(key), key, len(value), value, self._ex_ttl)
-                )
-                increments[self._increment(event, day)] += 1
-        return set_flags, increments
+        set_flag = b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" + self._ex_ttl
+        set_flags = [set_flag % (len(key), key, len(value), value) for key, value in filter(None, places)]
+        new_events = [event for event, place in zip(events, places) if place is not None]
+        counters = Counter(map(_COUNTER, new_events))  # in C: a batch is mostly a few counters
+        return set_flags, {self._increment(counter, day): n for counter, n in counters.items()}
 
-    def _watch_full_forms(self, connection, flags: list, places: list) -> bool:
+    def _watch_full_forms(self, connection, flags: keys.Flags, places: list) -> bool:
         """Full-form writers of one event conflict through its compact key
         with compact-form writers, but must also conflict with each other:
         they watch the full key too, then check it is still free (an extra
         round trip, only after a 48-bit prefix collision)."""
-        late = [flag.key for flag, place in zip(flags, places) if place is not None and place[0] == flag.key]
+        late = [key for key, place in zip(flags.keys, places) if place is not None and place[0] == key]
         if not late:
             return True
         connection.send(pack(b"WATCH", *late) + pack(b"MGET", *late))
         connection.read()
         return all(value is None for value in connection.read())
 
-    def _flag_keys(self, flags: list) -> list:
-        """What to read: both forms of each flag (one on a cluster)."""
-        if not self.nodes.compact_flags:
-            return [flag.key for flag in flags]
-        return [key for flag in flags for key in (flag.compact, flag.key)]
-
-    def _places(self, flags: list, found: list) -> list:
+    def _places(self, flags: keys.Flags, found: list) -> list:
         """Per event, None for a duplicate, else the (key, value) to flag it
         under: the compact form, or the full one where the compact key holds
         another event's flag (now, or from earlier in this batch)."""
         if not self.nodes.compact_flags:
-            return [None if held is not None else (flag.key, b"1") for flag, held in zip(flags, found)]
+            return [None if held is not None else (key, b"1") for key, held in zip(flags.keys, found)]
         places, taken = [], set()
-        for flag, held, held_full in zip(flags, found[::2], found[1::2]):
-            if held_full is not None or held == flag.value:
+        count = len(flags.keys)
+        for key, compact, value, held, held_full in zip(*flags, found[:count], found[count:]):
+            if held_full is not None or held == value:
                 places.append(None)
-            elif held is None and flag.compact not in taken:
-                taken.add(flag.compact)
-                places.append((flag.compact, flag.value))
+            elif held is None and compact not in taken:
+                taken.add(compact)
+                places.append((compact, value))
             else:
-                places.append((flag.key, b"1"))
+                places.append((key, b"1"))
         return places
 
-    def _increment(self, event: Event, day: str) -> tuple:
-        """(counts key, day field) of the counter an event adds to."""
-        return keys.counts_key(event.namespace, event.experiment), keys.day_field(day, event.event, event.variant)
+    def _increment(self, event: tuple, day: str) -> tuple:
+        """(counts key, day field) of the counter an event adds to; ``event``
+        an Event or its first four fields (namespace, experiment, variant, event)."""
+        namespace, experiment, variant, name = event[:4]
+        return keys.counts_key(namespace, experiment), keys.day_field(day, name, variant)
 
     def _undo_uncounted(self, connection, events: list, places: list, day: str, counted: dict) -> None:
         """EXEC does not roll back: when an HINCRBY failed inside it (a
@@ -359,20 +354,20 @@ class Tracker:
             connection.send(pack(b"DEL", *lost))
             connection.read()
 
-    def _scripted(self, connection, events: list, flags: list, day: str) -> list[bool]:
+    def _scripted(self, connection, events: list, flags: keys.Flags, day: str) -> list[bool]:
         """The optional one-round-trip mode (see the module's docstring)."""
         counters: dict = {}
         fields = []
-        args = [self._ttl, b"%d" % len(flags)]
-        for event, flag in zip(events, flags):
+        args = [self._ttl, b"%d" % len(events)]
+        for event, value in zip(events, flags.values):
             fields.append(self._increment(event, day))
             counter = fields[-1][0]
-            args += [b"%d" % counters.setdefault(counter, len(counters) + 1), fields[-1][1], flag.value]
+            args += [b"%d" % counters.setdefault(counter, len(counters) + 1), fields[-1][1], value]
         # The script takes both forms of each flag; on a cluster the full key twice.
-        compact = self.nodes.compact_flags
-        flag_keys = self._flag_keys(flags) if compact else [key for flag in flags for key in (flag.key, flag.key)]
+        compacts = flags.compacts if self.nodes.compact_flags else flags.keys
+        flag_keys = [key for pair in zip(compacts, flags.keys) for key in pair]
         call = [b"%d" % (len(flag_keys) + len(counters)), *flag_keys, *counters, *args]
-        durability = [pack(*command) for command in self.nodes.after_exec(flags[0].key)]
+        durability = [pack(*command) for command in self.nodes.after_exec(flags.keys[0])]
         connection.send(b"".join([pack(b"EVALSHA", self._script_sha, *call), *durability]))
         try:
             replies = connection.read()
@@ -449,6 +444,25 @@ class Tracker:
         except self._errors as error:
             self.nodes.failed(error)
             raise StoreUnavailable(str(error)) from None
+
+
+# An event's counter: (namespace, experiment, variant, event), the first four fields of an Event.
+_COUNTER = itemgetter(0, 1, 2, 3)
+
+
+def _first_copies(identities: list) -> list[int]:
+    """The index of each identity's first copy (usually every index)."""
+    if len(set(identities)) == len(identities):
+        return list(range(len(identities)))
+    first: dict = {}
+    for index, identity in enumerate(identities):
+        first.setdefault(identity, index)
+    return list(first.values())
+
+
+def _pick(items: list, indexes: list[int]) -> list:
+    """The items at ``indexes`` (distinct and in order): all of them as they are."""
+    return items if len(indexes) == len(items) else [items[i] for i in indexes]
 
 
 def lean_tracker(redis_url: str, timeout_seconds: float, *options: object) -> Tracker:

@@ -45,6 +45,16 @@ def proxy_event(
             "stage": stage,
             "identity": {"sourceIp": source_ip},
         },
-        "body": base64.b64encode(body).decode("ascii") if body else None,
-        "isBase64Encoded": bool(body),
+        **_body_fields(body),
     }
+
+
+def _body_fields(body: Optional[bytes]) -> dict:
+    """Text as text, as API Gateway passes JSON and other text bodies;
+    only bytes that are not UTF-8 go as base64 (a binary media type)."""
+    if not body:
+        return {"body": None, "isBase64Encoded": False}
+    try:
+        return {"body": body.decode("utf-8"), "isBase64Encoded": False}
+    except UnicodeDecodeError:
+        return {"body": base64.b64encode(body).decode("ascii"), "isBase64Encoded": True}

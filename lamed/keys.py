@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 from collections import namedtuple
+from collections.abc import Iterable
 from functools import lru_cache
 
 try:  # hashlib's own BLAKE2, without hashlib's load of OpenSSL (3 ms of a Lambda cold start)
@@ -91,22 +92,38 @@ def hash_tag(namespace: str, experiment: str) -> bytes:
 COMPACT_VALUES = 10_000
 COMPACT_FLAG_BYTES = 6
 
-# key: the full form, also the event's identity within a batch; compact: the
-# compact form's key; value: the compact form's value (see the module's doc).
+# The flags of a batch, column by column, as the tracker sends them (whole
+# columns are packed at once). keys: the full forms, also the events'
+# identities within a batch; compacts: the compact keys; values: the compact
+# values (see the module's doc).
+Flags = namedtuple("Flags", "keys compacts values")
+# One event's flag: key, compact and value as in Flags.
 Flag = namedtuple("Flag", "key compact value")
 
 
 @lru_cache(maxsize=4096)
-def _identity_prefix(namespace: str, experiment: str, event: str, variant: str) -> bytes:
-    return _length_prefixed(namespace, experiment, event, variant)  # the same for many events
+def _flag_base(namespace: str, experiment: str, event: str, variant: str) -> tuple:
+    """(hash tag, identity prefix): the same for many events."""
+    return hash_tag(namespace, experiment), _length_prefixed(namespace, experiment, event, variant)
 
 
-def flag(tag: bytes, namespace: str, experiment: str, event: str, variant: str, uuid: str) -> Flag:
-    """The dedup flag of one event, in both forms."""
-    identity = _identity_prefix(namespace, experiment, event, variant) + _length_prefixed(uuid)
-    digest = blake2b(identity, digest_size=FLAG_DIGEST_BYTES).digest()
-    value = int.from_bytes(digest[COMPACT_FLAG_BYTES:], "big") % COMPACT_VALUES
-    return Flag(tag + digest, digest[:COMPACT_FLAG_BYTES], b"%d" % value)
+def flags(events: Iterable[tuple]) -> Flags:
+    """The dedup flags, in both forms, of events given as (namespace,
+    experiment, variant, event, uuid), the field order of ``lamed.events.Event``."""
+    full, compacts, values = [], [], []
+    for namespace, experiment, variant, event, uuid in events:
+        tag, prefix = _flag_base(namespace, experiment, event, variant)
+        raw = uuid.encode("utf-8")
+        digest = blake2b(prefix + len(raw).to_bytes(4, "big") + raw, digest_size=FLAG_DIGEST_BYTES).digest()
+        full.append(tag + digest)
+        compacts.append(digest[:COMPACT_FLAG_BYTES])
+        values.append(b"%d" % (int.from_bytes(digest[COMPACT_FLAG_BYTES:], "big") % COMPACT_VALUES))
+    return Flags(full, compacts, values)
+
+
+def flag(event: tuple) -> Flag:
+    """The dedup flag of one event (a tuple as :func:`flags` takes)."""
+    return Flag._make(column[0] for column in flags([event]))
 
 
 @lru_cache(maxsize=4096)

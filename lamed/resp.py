@@ -41,6 +41,22 @@ def pack(*parts: bytes) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join([b"$%d\r\n%b\r\n" % (len(part), part) for part in parts])
 
 
+def pack_keys(name: bytes, *columns: list) -> bytes:
+    """One command whose arguments are columns of keys of one length each (a
+    batch's flags, in one form per column): each column is joined in one C
+    call instead of formatted key by key. ValueError for a column of mixed
+    lengths."""
+    parts = [b"*%d\r\n$%d\r\n%b\r\n" % (1 + sum(map(len, columns)), len(name), name)]
+    for column in columns:
+        if not column:
+            continue
+        if len(set(map(len, column))) != 1:
+            raise ValueError("pack_keys: keys of one column must have one length")
+        head = b"$%d\r\n" % len(column[0])
+        parts.append(head + (b"\r\n" + head).join(column) + b"\r\n")
+    return b"".join(parts)
+
+
 def pack_all(commands: Iterable[tuple]) -> bytes:
     """Several commands, parts as bytes, str or int, for one write."""
     return b"".join(pack(*(_as_bytes(part) for part in command)) for command in commands)
@@ -303,11 +319,18 @@ class Connection:
         """Reads ``replies`` replies (a transaction's OK and QUEUED) and
         raises the first error among them."""
         gets_many = getattr(self._reader, "gets_many", None)
-        if gets_many is None:  # hiredis: one at a time, in C
-            for _ in range(replies):
-                self.read()
-            return
-        for reply in self._wait_for(lambda: gets_many(replies)):
+        if gets_many is not None:
+            found = self._wait_for(lambda: gets_many(replies))
+        else:  # hiredis: one at a time, in C; the socket is read only when they run out
+            gets, found = self._reader.gets, []
+            try:
+                for _ in range(replies):
+                    reply = gets()
+                    found.append(self._wait_for(gets) if reply is False else reply)
+            except ProtocolError:
+                self.close()
+                raise
+        for reply in found:
             if reply.__class__ is ReplyError:
                 raise reply
 

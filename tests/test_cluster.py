@@ -13,6 +13,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
+from lamed import keys
 from lamed.embedded import RedisServer, free_port
 from lamed.events import Event
 from lamed.settings import Settings
@@ -106,7 +107,7 @@ def test_cluster_url_is_accepted_by_settings_and_builds_a_cluster_client(cluster
 
 def test_track_counts_once_per_event_across_slots(cluster_store):
     experiments = [f"exp {i}" for i in range(12)]  # many hash tags, so several masters
-    flags = [cluster_store.tracker._flag(_event(name, "u")).key for name in experiments]
+    flags = [keys.flag(_event(name, "u")).key for name in experiments]
     assert len({cluster_store.client.get_node_from_key(flag).port for flag in flags}) > 1
     for name in experiments:
         assert cluster_store.track(_event(name, "u1")) == COUNTED
@@ -199,7 +200,7 @@ def test_master_killed_mid_load_counts_each_distinct_event_once():
     try:
         stores = [Store(connect(with_cluster.url, 0.5)) for _ in range(4)]
         experiments = [f"failover {i}" for i in range(9)]
-        victim = with_cluster.master_of(stores[0].tracker._flag(_event(experiments[0], "x")).key)
+        victim = with_cluster.master_of(keys.flag(_event(experiments[0], "x")).key)
         sent: list = [set() for _ in stores]
         unavailable: list = []
         errors: list = []

@@ -64,7 +64,7 @@ def test_names_round_trip_exactly_and_touch_no_other_key(redis_url, identities):
     for namespace, experiment in expected:
         allowed |= {keys.counts_key(namespace, experiment), keys.variants_key(namespace, experiment)}
         allowed.add(keys.experiments_key(namespace))
-    flags = {store.tracker._flag(event).compact for event in events}
+    flags = {keys.flag(event).compact for event in events}
     assert set(client.keys("*")) == allowed | flags
     client.close()
     store.client.close()

@@ -3,6 +3,7 @@
 import itertools
 
 from lamed import keys
+from lamed.events import Event
 
 NAMES = ["a", "a:b", "b", ":", "a:", ":b", "{x}", "}", "{", '"', "\\", "é", "🎉", "a b", '["a","b"]']
 
@@ -15,8 +16,7 @@ def slot_tag(key: bytes) -> bytes:
 
 
 def test_flags_are_six_bytes_and_a_shared_integer_or_fourteen_bytes_in_the_experiment_slot():
-    tag = keys.hash_tag("ns", "exp")
-    flag = keys.flag(tag, "ns", "exp", "participate", "red", "uuid-1")
+    flag = keys.flag(Event("ns", "exp", "red", "participate", "uuid-1"))
     assert len(flag.compact) == 6 and flag.key[4:10] == flag.compact  # 48 bits of the same digest
     assert 0 <= int(flag.value) < 10_000 and flag.value == b"%d" % int(flag.value)
     assert len(flag.key) == 14
@@ -31,9 +31,8 @@ def test_tags_spread_experiments_and_never_hold_braces():
 
 def test_no_two_identities_share_a_flag():
     seen = {}
-    for identity in itertools.product(NAMES[:6], NAMES[:6], ["participate", "p"], NAMES[:4], ["u", "u:1"]):
-        tag = keys.hash_tag(identity[0], identity[1])
-        flag = keys.flag(tag, *identity)
+    for identity in itertools.product(NAMES[:6], NAMES[:6], NAMES[:4], ["participate", "p"], ["u", "u:1"]):
+        flag = keys.flag(Event(*identity))
         assert seen.setdefault(flag.key, identity) == identity
         assert seen.setdefault((flag.compact, flag.value), identity) == identity
 
@@ -59,7 +58,7 @@ def test_registry_keys_are_per_namespace():
 def test_flags_are_the_same_bytes_from_one_version_to_the_next():
     """Dedup works across deploys only if an event's flag never changes:
     these values were computed when the compact form was introduced."""
-    flag = keys.flag(keys.hash_tag("ns", "exp"), "ns", "exp", "participate", "red", "uuid-1")
+    flag = keys.flag(Event("ns", "exp", "red", "participate", "uuid-1"))
     assert flag == (b"{iw}\xddJ\xd1\xc8\xe3\x18\xae\xf38k", b"\xddJ\xd1\xc8\xe3\x18", b"5275")
-    flag = keys.flag(keys.hash_tag("alephbet", "my a/b test"), "alephbet", "my a/b test", "participate", "é🎉", "u:1")
+    flag = keys.flag(Event("alephbet", "my a/b test", "é🎉", "participate", "u:1"))
     assert flag == (b"{Jd}A\x8b\x86<\xca\xba\x12J27", b"A\x8b\x86<\xca\xba", b"2407")

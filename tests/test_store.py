@@ -101,8 +101,7 @@ def test_delete_leaves_other_experiments_alone(any_store):
 
 def test_flag_expires_after_uuid_expiry(store):
     store.track(ev("a"))
-    tag = keys.hash_tag("ns", "exp")
-    flag = keys.flag(tag, "ns", "exp", "participate", "red", "a")
+    flag = keys.flag(ev("a"))
     assert store.client.get(flag.compact) == flag.value
     assert 86390 < store.client.ttl(flag.compact) <= 86400
 
@@ -110,7 +109,7 @@ def test_flag_expires_after_uuid_expiry(store):
 def test_short_expiry_lets_an_old_uuid_count_again(store):
     store.uuid_expiry_seconds = 1
     assert store.track(ev("a")) == COUNTED
-    store.client.pexpire(keys.flag(keys.hash_tag("ns", "exp"), "ns", "exp", "participate", "red", "a").compact, 1)
+    store.client.pexpire(keys.flag(ev("a")).compact, 1)
     import time
 
     time.sleep(0.05)
@@ -119,7 +118,7 @@ def test_short_expiry_lets_an_old_uuid_count_again(store):
 
 def test_only_lamed_keys_are_written(store):
     store.track_many([ev("a"), ev("b", event="buy")])
-    flags = {store.tracker._flag(event).compact for event in (ev("a"), ev("b", event="buy"))}
+    flags = {keys.flag(event).compact for event in (ev("a"), ev("b", event="buy"))}
     for key in store.client.scan_iter():
         assert key.startswith(b"lamed:") or key in flags, key
 
@@ -180,7 +179,7 @@ def test_retries_are_bounded_then_contention(store, settings):
 
 def test_a_compact_key_held_by_another_event_sends_the_flag_to_its_full_form(store):
     event = ev("collides")
-    flag = store.tracker._flag(event)
+    flag = keys.flag(event)
     other_value = b"%d" % ((int(flag.value) + 1) % 10_000)
     store.client.set(flag.compact, other_value, ex=600)  # another event's flag, 48-bit prefix collision
     assert store.track(event) == COUNTED
@@ -192,7 +191,7 @@ def test_a_compact_key_held_by_another_event_sends_the_flag_to_its_full_form(sto
 
 def test_flags_written_in_the_full_form_before_still_count_as_seen(store):
     event = ev("from before the compact form")
-    store.client.set(store.tracker._flag(event).key, b"1", ex=600)
+    store.client.set(keys.flag(event).key, b"1", ex=600)
     assert store.track(event) == DUPLICATE
     assert store.experiment("ns", "exp").is_empty
 
@@ -206,7 +205,7 @@ def test_compact_key_collisions_inside_a_batch_still_count_each_event_once(setti
     monkeypatch.setattr(keys, "COMPACT_FLAG_BYTES", 1)
     store = build_store(settings.replace(track_mode=track_mode))
     events = [ev(f"crowded {n}") for n in range(300)]
-    flags = [store.tracker._flag(event) for event in events]
+    flags = [keys.flag(event) for event in events]
     assert len({flag.compact for flag in flags}) < 256  # collisions, surely
     assert len({(flag.compact, flag.value) for flag in flags}) == 300  # but no two events share both
     assert store.track_many(events[:150]) == [COUNTED] * 150

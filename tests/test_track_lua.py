@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from lamed import runtime
+from lamed import keys, runtime
 from lamed.events import Event
 from lamed.resp import Connection
 from lamed.settings import SettingsError, load_settings
@@ -44,7 +44,7 @@ def test_flags_expire_like_the_default_mode(redis_url):
     store = open_store(redis_url, uuid_expiry_seconds=600, track_mode="lua")
     event = Event("ns", "exp", "a", "participate", "u1")
     store.track(event)
-    assert 590 <= store.client.ttl(store.tracker._flag(event).compact) <= 600
+    assert 590 <= store.client.ttl(keys.flag(event).compact) <= 600
     store.client.close()
 
 
