@@ -22,6 +22,10 @@ from lamed.gateway import proxy_event
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_EVENT = {"namespace": "alephbet", "experiment": "cold start", "variant": "a", "event": "participate"}
 DRIVER = ROOT / "bench" / "driver.py"
+# A batch run tracks this many times the events of a single-event run: about
+# a quarter of the time of the Lamed run beside it, long enough that a
+# scheduler hiccup of a few ms does not decide the round.
+BATCH_EVENTS_PER_SINGLE = 10
 
 
 @dataclass
@@ -152,7 +156,7 @@ def batch_rows(ours: Side, lamed: Side, port: int, options: Options) -> list:
     for _ in range(options.rounds):
         lamed_runs.append(lamed.drive(port, "single", options.events)["runs"][0])
         for name, extra in parsers.items():
-            runs[name].append(ours.drive(port, "batch", options.events * 2, 1, extra)["runs"][0])
+            runs[name].append(ours.drive(port, "batch", options.events * BATCH_EVENTS_PER_SINGLE, 1, extra)["runs"][0])
     lamed_rates = [r["events_per_second"] for r in lamed_runs]
     rows = []
     for name, found in runs.items():

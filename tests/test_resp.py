@@ -26,6 +26,7 @@ from lamed.resp import (
     new_reader,
     pack,
     pack_all,
+    pack_keys,
 )
 from lamed.settings import Settings, SettingsError
 
@@ -140,6 +141,51 @@ def test_garbage_is_a_protocol_error_and_closes(use_hiredis):
 def test_pack_is_resp():
     assert pack(b"SET", b"k", b"v") == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
     assert pack_all([("SADD", b"k", "\u00e9", 7)]) == b"*4\r\n$4\r\nSADD\r\n$1\r\nk\r\n$2\r\n\xc3\xa9\r\n$1\r\n7\r\n"
+
+
+@given(
+    columns=st.lists(
+        st.integers(min_value=0, max_value=20).flatmap(
+            lambda size: st.lists(st.binary(min_size=size, max_size=size), max_size=5)
+        ),
+        max_size=3,
+    )
+)
+def test_pack_keys_packs_columns_as_pack_packs_the_keys(columns):
+    assert pack_keys(b"MGET", *columns) == pack(b"MGET", *[key for column in columns for key in column])
+
+
+def test_pack_keys_refuses_a_column_of_mixed_lengths():
+    with pytest.raises(ValueError):
+        pack_keys(b"MGET", [b"abc", b"abcd", b"ab"])  # as long in all as three 3-byte keys
+
+
+@pytest.mark.parametrize("use_hiredis", PARSERS.values(), ids=PARSERS.keys())
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+def test_a_transactions_replies_are_read_whatever_the_split(use_hiredis, chunk):
+    queued = b"+OK\r\n" + b"+QUEUED\r\n" * 40
+    connection, writer, theirs = connection_reading(queued + b"*2\r\n:1\r\n:2\r\n", chunk, use_hiredis)
+    try:
+        connection.read_many(41)
+        assert connection.read() == [1, 2]
+    finally:
+        writer.join()
+        connection.close()
+        theirs.close()
+
+
+@pytest.mark.parametrize("use_hiredis", PARSERS.values(), ids=PARSERS.keys())
+def test_an_error_among_a_transactions_replies_is_raised_after_all_are_read(use_hiredis):
+    replies = b"+OK\r\n+QUEUED\r\n-ERR wrong type\r\n+QUEUED\r\n:5\r\n"
+    connection, writer, theirs = connection_reading(replies, 3, use_hiredis)
+    try:
+        with pytest.raises(ReplyError, match="wrong type"):
+            connection.read_many(4)
+        assert connection.read() == 5  # the stream stays in step
+    finally:
+        writer.join()
+        connection.close()
+        theirs.close()
 
 
 # -- URLs -------------------------------------------------------------------
