@@ -106,13 +106,15 @@ class Bench:
     def measure(self, work, events: int) -> dict:
         """Runs ``work()`` and returns its time and Redis traffic per event."""
         before, trips = self.probe.snapshot(), self.round_trips.count
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         work()
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         change = delta(before, self.probe.snapshot())
         return {
             "seconds": seconds,
             "events_per_second": events / seconds,
+            "cpu_us_per_event": cpu / events * 1e6,  # this process
+            "redis_cpu_us_per_event": change["cpu_seconds"] / events * 1e6,
             "commands_per_event": change["commands"] / events,
             "round_trips_per_event": (self.round_trips.count - trips) / events,
             "connections_per_event": change["connections"] / events,

@@ -60,7 +60,8 @@ class RedisProbe:
         return fields
 
     def snapshot(self) -> dict:
-        """Command calls by name (INFO itself left out), connections, memory."""
+        """Command calls by name (INFO itself left out), connections, memory,
+        and the server's CPU seconds."""
         calls = {}
         for name, value in self.info("commandstats").items():
             command = name[len("cmdstat_") :]
@@ -72,6 +73,9 @@ class RedisProbe:
             "calls": calls,
             "connections": int(stats["total_connections_received"]),
             "used_memory": int(memory["used_memory"]),
+            "cpu_seconds": sum(
+                float(value) for name, value in self.info("cpu").items() if name.endswith("main_thread")
+            ),
         }
 
     def flushall(self) -> None:
@@ -92,6 +96,7 @@ def delta(before: dict, after: dict) -> dict:
         "commands": sum(calls.values()),
         "connections": after["connections"] - before["connections"],
         "used_memory": after["used_memory"] - before["used_memory"],
+        "cpu_seconds": after["cpu_seconds"] - before["cpu_seconds"],
     }
 
 

@@ -78,7 +78,7 @@ def main() -> None:
         for event in timed:
             app.handler(event, None)
         profile.disable()
-        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+        pstats.Stats(profile).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(25)
 
 
 if __name__ == "__main__":

@@ -69,13 +69,24 @@ def event_from_mapping(data: Mapping[str, object], prefix: str = "") -> Event:
     """Builds an event from a query string or one JSON object.
 
     ``namespace`` defaults to Alephbet's ``alephbet``; unknown fields (cache
-    busters and the like) are ignored.
+    busters and the like) are ignored. ``prefix`` goes before field names
+    in errors (``events[3].``).
     """
+    return _plain_event(data) or Event(
+        _check_text("namespace", data.get("namespace", DEFAULT_NAMESPACE), MAX_NAME_CHARS, prefix),
+        _check_text("experiment", data.get("experiment"), MAX_NAME_CHARS, prefix),
+        _check_text("variant", data.get("variant"), MAX_NAME_CHARS, prefix),
+        _check_text("event", data.get("event"), MAX_NAME_CHARS, prefix),
+        _check_text("uuid", data.get("uuid"), MAX_UUID_CHARS, prefix),
+    )
+
+
+def _plain_event(data: Mapping[str, object]) -> Event | None:
+    """The common event, checked in one expression (a batch checks hundreds):
+    five short ASCII strings, so each is within its limit. None for anything
+    else, which the field-by-field checks then accept or explain."""
     namespace = data.get("namespace", DEFAULT_NAMESPACE)
     experiment, variant, event, uuid = data.get("experiment"), data.get("variant"), data.get("event"), data.get("uuid")
-    # The common case in one expression (a batch checks hundreds of events):
-    # short ASCII strings, so each is within its limit; anything else takes
-    # the field-by-field checks, which name the culprit.
     if namespace.__class__ is experiment.__class__ is variant.__class__ is event.__class__ is uuid.__class__ is str:
         joined = namespace + experiment + variant + event + uuid
         if (
@@ -88,13 +99,7 @@ def event_from_mapping(data: Mapping[str, object], prefix: str = "") -> Event:
             and joined.isascii()
         ):
             return Event._make((namespace, experiment, variant, event, uuid))  # _make: faster than Event(...)
-    return Event(
-        _check_text("namespace", namespace, MAX_NAME_CHARS, prefix),
-        _check_text("experiment", experiment, MAX_NAME_CHARS, prefix),
-        _check_text("variant", variant, MAX_NAME_CHARS, prefix),
-        _check_text("event", event, MAX_NAME_CHARS, prefix),
-        _check_text("uuid", uuid, MAX_UUID_CHARS, prefix),
-    )
+    return None
 
 
 # A POST body: one event, or a batch whose items (Event or InvalidInput) parsed one by one.
@@ -124,10 +129,15 @@ def parse_body(raw: bytes, content_type: str | None) -> ParsedBody:
         raise InvalidInput("batch is empty", "events")
     if len(document) > MAX_BATCH_EVENTS:
         raise InvalidInput(f"batch has more than {MAX_BATCH_EVENTS} events", "events")
-    return ParsedBody(True, [_batch_item(index, item) for index, item in enumerate(document)])
+    items = [
+        (item.__class__ is dict and _plain_event(item)) or _batch_item(index, item)
+        for index, item in enumerate(document)
+    ]
+    return ParsedBody(True, items)
 
 
 def _batch_item(index: int, item: object) -> Event | InvalidInput:
+    """An item that is not a plain event: an event after all, or what is wrong."""
     if not isinstance(item, dict):
         return InvalidInput(f"events[{index}] must be an object", f"events[{index}]")
     try:

@@ -102,9 +102,11 @@ Flag = namedtuple("Flag", "key compact value")
 
 
 @lru_cache(maxsize=4096)
-def _flag_base(namespace: str, experiment: str, event: str, variant: str) -> tuple:
-    """(hash tag, identity prefix): the same for many events."""
-    return hash_tag(namespace, experiment), _length_prefixed(namespace, experiment, event, variant)
+def _flag_start(namespace: str, experiment: str, event: str, variant: str) -> tuple:
+    """(hash tag, the digest having read the identity up to the uuid): the
+    same for many events, which copy it (cheaper than hashing it again)."""
+    identity = _length_prefixed(namespace, experiment, event, variant)
+    return hash_tag(namespace, experiment), blake2b(identity, digest_size=FLAG_DIGEST_BYTES)
 
 
 def flags(events: Iterable[tuple]) -> Flags:
@@ -112,9 +114,10 @@ def flags(events: Iterable[tuple]) -> Flags:
     experiment, variant, event, uuid), the field order of ``lamed.events.Event``."""
     full, compacts, values = [], [], []
     for namespace, experiment, variant, event, uuid in events:
-        tag, prefix = _flag_base(namespace, experiment, event, variant)
-        raw = uuid.encode("utf-8")
-        digest = blake2b(prefix + len(raw).to_bytes(4, "big") + raw, digest_size=FLAG_DIGEST_BYTES).digest()
+        tag, start = _flag_start(namespace, experiment, event, variant)
+        raw, state = uuid.encode("utf-8"), start.copy()
+        state.update(len(raw).to_bytes(4, "big") + raw)
+        digest = state.digest()
         full.append(tag + digest)
         compacts.append(digest[:COMPACT_FLAG_BYTES])
         values.append(b"%d" % (int.from_bytes(digest[COMPACT_FLAG_BYTES:], "big") % COMPACT_VALUES))

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from operator import itemgetter
 
 from lamed import runtime
-from lamed.events import InvalidInput, event_from_mapping, parse_body
+from lamed.events import Event, event_from_mapping, parse_body
 from lamed.lifecycle import not_counted_reason
 from lamed.replies import ANSWERED_ERRORS, PUBLIC_CORS, Reply, json_reply, reply_for
 
@@ -21,6 +22,7 @@ TRACK_PATH = "/track"
 TRACK_METHODS = ("GET", "POST", "OPTIONS")
 NOT_COUNTED = "not_counted"
 STATUSES = ("counted", "duplicate", "invalid")
+_EXPERIMENT = itemgetter(0, 1)  # an Event's (namespace, experiment)
 
 
 def track(method: str, query: Mapping[str, str], body: bytes, content_type: str | None) -> Reply:
@@ -36,7 +38,7 @@ def track(method: str, query: Mapping[str, str], body: bytes, content_type: str 
 def track_query(params: Mapping[str, str]) -> Reply:
     """``GET /track``: one event from the query string."""
     event = event_from_mapping(params)
-    skipped = _not_counted(event, {})
+    skipped = _not_counted([event]).get(event[:2])
     if skipped:
         return json_reply(skipped, 200, PUBLIC_CORS)
     return json_reply({"status": runtime.tracker().track(event)}, 200, PUBLIC_CORS)
@@ -45,35 +47,36 @@ def track_query(params: Mapping[str, str]) -> Reply:
 def track_posted(body: bytes, content_type: str | None) -> Reply:
     """``POST /track``: one event, or a batch answered item by item."""
     parsed = parse_body(body, content_type)
-    experiments: dict = {}
-    skipped = [_not_counted(item, experiments) for item in parsed.items]
-    valid = [item for item, skip in zip(parsed.items, skipped) if not skip and not isinstance(item, InvalidInput)]
-    outcomes = iter(runtime.tracker().track_many(valid)) if valid else iter(())
+    events = [item for item in parsed.items if item.__class__ is Event]
+    skipped = _not_counted(events)
+    counted = [event for event in events if event[:2] not in skipped] if skipped else events
+    outcomes = iter(runtime.tracker().track_many(counted) if counted else ())
+    if len(counted) == len(parsed.items):  # the usual batch: every item an event to count
+        results = [{"status": outcome} for outcome in outcomes]
+    else:
+        results = [
+            {"status": "invalid", **item.to_dict()}
+            if item.__class__ is not Event
+            else skipped.get(item[:2]) or {"status": next(outcomes)}
+            for item in parsed.items
+        ]
     if not parsed.is_batch:
-        return json_reply(skipped[0] or {"status": next(outcomes)}, 200, PUBLIC_CORS)
-    results = []
-    for item, skip in zip(parsed.items, skipped):
-        if isinstance(item, InvalidInput):
-            results.append({"status": "invalid", **item.to_dict()})
-        elif skip:
-            results.append(skip)
-        else:
-            results.append({"status": next(outcomes)})
-    tally = Counter(result["status"] for result in results)
+        return json_reply(results[0], 200, PUBLIC_CORS)
+    tally = Counter(map(itemgetter("status"), results))
     summary = {status: tally[status] for status in STATUSES}
     if tally[NOT_COUNTED]:  # only then, so batches of experiments without definitions keep their shape
         summary[NOT_COUNTED] = tally[NOT_COUNTED]
     return json_reply({**summary, "results": results}, 400 if summary["invalid"] else 200, PUBLIC_CORS)
 
 
-def _not_counted(item: object, seen: dict) -> dict | None:
+def _not_counted(events: list) -> dict:
     """Events of a paused or stopped experiment get a 200 that says so,
-    without being counted. One cached dict lookup per experiment not yet
-    in ``seen`` (a batch is mostly about a few experiments)."""
-    if isinstance(item, InvalidInput):
-        return None
-    identity = (item.namespace, item.experiment)
-    if identity not in seen:
-        reason = not_counted_reason(*identity)
-        seen[identity] = {"status": NOT_COUNTED, "reason": reason} if reason else None
-    return seen[identity]
+    without being counted: (namespace, experiment) -> that answer, for
+    those experiments only. One cached lookup per experiment of the batch
+    (a batch is mostly about a few)."""
+    answers = {}
+    for namespace, experiment in set(map(_EXPERIMENT, events)):
+        reason = not_counted_reason(namespace, experiment)
+        if reason:
+            answers[namespace, experiment] = {"status": NOT_COUNTED, "reason": reason}
+    return answers

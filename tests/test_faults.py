@@ -182,7 +182,11 @@ def test_contention_is_a_503_with_retry_after(fake_store, monkeypatch):
 
     from app import app
 
-    monkeypatch.setattr(fake_store.tracker, "_count", lambda *args: None)  # every EXEC lost to another writer
+    def every_exec_lost(*args):  # a transaction's steps, whose EXEC another writer always foils
+        yield
+        return None
+
+    monkeypatch.setattr(fake_store.tracker, "_count", every_exec_lost)
     with Client(app) as client:
         response = client.http.get("/track?experiment=e&variant=A&event=participate&uuid=u")
     assert response.status_code == 503

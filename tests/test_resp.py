@@ -334,6 +334,27 @@ def test_a_counter_that_fails_inside_the_transaction_loses_no_event(redis_url, m
     assert sorted(sum(int(value) for value in fields.values()) for fields in counts.values()) == [1, 2]
 
 
+@pytest.mark.parametrize("track_mode", ["watch", "lua"])
+def test_a_failing_transaction_among_those_side_by_side_loses_no_event(redis_url, track_mode):
+    """A batch of 100 runs as four transactions at once; the third one's
+    counter fails. The batch is a 503 and its connections are dropped; the
+    retry counts the third one's events, the rest are duplicates."""
+    tracker = runtime.build_tracker(Settings(redis_url=redis_url, track_mode=track_mode))
+    batch = [Event("ns", "fine", "a", "participate", f"u{n}") for n in range(100)]
+    batch[50:75] = [Event("ns", "broken", "a", "participate", f"u{n}") for n in range(25)]
+    tracker.track_many([Event("ns", name, "a", "participate", "w") for name in ("fine", "broken")])
+    observer = redis.Redis.from_url(redis_url)
+    broken_key = next(key for key in observer.scan_iter(match=b"lamed:*:counts:*") if b'"broken"' in key)
+    observer.delete(broken_key)
+    observer.set(broken_key, b"not a hash")
+    with pytest.raises(runtime.StoreUnavailable):
+        tracker.track_many(batch)
+    observer.delete(broken_key)
+    assert tracker.track_many(batch) == ["duplicate"] * 50 + ["counted"] * 25 + ["duplicate"] * 25
+    counts = {key: observer.hgetall(key) for key in observer.scan_iter(match=b"lamed:*:counts:*")}
+    assert sorted(sum(int(value) for value in fields.values()) for fields in counts.values()) == [25, 76]
+
+
 def _self_signed(directory) -> tuple:
     """A certificate for 127.0.0.1 and its key, made with cryptography (a moto dependency)."""
     import datetime

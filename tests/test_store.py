@@ -220,7 +220,8 @@ def test_compact_key_collisions_inside_a_batch_still_count_each_event_once(setti
 def test_concurrent_writers_on_colliding_compact_keys_count_each_event_once(settings, monkeypatch, track_mode):
     """Eight processes' worth of trackers send the same 200 events, in
     different orders and batch sizes, with one-byte compact keys: writers of
-    one event race on its compact key, on its full key, or on both."""
+    one event race on its compact key, on its full key, or on both. Batches
+    are split into transactions of 1 to 3 events, run side by side."""
     import random
     from concurrent.futures import ThreadPoolExecutor
 
@@ -232,6 +233,7 @@ def test_concurrent_writers_on_colliding_compact_keys_count_each_event_once(sett
 
     def send(seed: int) -> list:
         tracker, order = build_tracker(config), random.Random(seed).sample(events, len(events))
+        tracker.transaction_events = 1 + seed % 3
         size = 1 + seed % 7
         return [o for i in range(0, len(order), size) for o in tracker.track_many(order[i : i + size])]
 
