@@ -174,15 +174,17 @@ class SingleRedis(OneServer):
         """A connection in an unknown state (mid-transaction, say)."""
         connection.close()
 
-    def read_hash(self, key: bytes) -> dict:
-        connection = self.checkout(key)
+    def read_hashes(self, hash_keys: list) -> list[dict]:
+        """Whole hashes, in one round trip."""
+        connection = self.checkout(hash_keys[0])
         try:
-            flat = self.run(connection, [(b"HGETALL", key)])[0]
+            connection.send(b"".join([pack(b"HGETALL", key) for key in hash_keys]))
+            flats = [connection.read() for _ in hash_keys]
         except BaseException:
             self.discard(connection)
             raise
-        self.checkin(key, connection)
-        return dict(zip(flat[::2], flat[1::2]))
+        self.checkin(hash_keys[0], connection)
+        return [dict(zip(flat[::2], flat[1::2])) for flat in flats]
 
 
 class Tracker:
@@ -192,7 +194,7 @@ class Tracker:
     :class:`lamed.cluster.ClientNode` / :class:`~lamed.cluster.ClusterNodes`.
     Each has ``checkout``/``checkin``/``discard`` of connections (``send``,
     ``read``, ``read_many``), ``groups`` and ``after_exec`` for hash slots,
-    ``run``, ``read_hash``, ``failed`` and the ``errors`` it can raise."""
+    ``run``, ``read_hashes``, ``failed`` and the ``errors`` it can raise."""
 
     def __init__(
         self,
@@ -502,8 +504,15 @@ class Tracker:
 
     def read_hash(self, key: bytes) -> dict:
         """A whole hash (the definitions, for the lifecycle check)."""
+        return self.read_hashes([key])[0]
+
+    def read_hashes(self, hash_keys: list) -> list[dict]:
+        """Whole hashes (experiments' counters, for results): one round trip
+        on a single Redis, one per node on a cluster."""
+        if not hash_keys:
+            return []
         try:
-            return self.nodes.read_hash(key)
+            return self.nodes.read_hashes(hash_keys)
         except self._errors as error:
             self.nodes.failed(error)
             raise StoreUnavailable(str(error)) from None

@@ -105,16 +105,11 @@ class Store:
         return sorted(member.decode("utf-8") for member in members)
 
     def results(self, namespace: str, experiments: Iterable[str]) -> list[ExperimentCounts]:
-        """Counters of many experiments in one round trip."""
+        """Counters of many experiments in one round trip (read as the
+        tracker reads: on a single Redis, its lean connections are several
+        times faster than a redis-py pipeline of a thousand HGETALLs)."""
         names = list(experiments)
-
-        def fetch() -> list:
-            pipe = self.client.pipeline(transaction=False)
-            for name in names:
-                pipe.hgetall(keys.counts_key(namespace, name))
-            return pipe.execute()
-
-        hashes = self._call(fetch) if names else []
+        hashes = self.tracker.read_hashes([keys.counts_key(namespace, name) for name in names])
         return [_experiment_counts(namespace, name, fields) for name, fields in zip(names, hashes)]
 
     def experiment(self, namespace: str, name: str) -> ExperimentCounts:
