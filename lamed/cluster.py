@@ -25,7 +25,8 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from lamed.counting import OneServer
+from lamed.counting import OneServer, slot_key
+from lamed.events import Event
 from lamed.resp import ReplyError
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -153,11 +154,12 @@ class ClusterNodes(_RedisPyNodes):
             self._has_replicas[node.name] = replication.get("connected_slaves", 0) > 0
         return [self._wait] if self._has_replicas[node.name] else []
 
-    def groups(self, flags: Sequence[bytes], indexes: list[int]) -> list[list[int]]:
-        """Splits a batch by hash slot: one transaction per slot."""
+    def groups(self, events: Sequence[Event], indexes: list[int]) -> list[list[int]]:
+        """Splits a batch by hash slot (its experiment's hash tag, see
+        lamed.keys): one transaction per slot."""
         by_slot: dict = defaultdict(list)
         for index in indexes:
-            by_slot[self.client.keyslot(flags[index])].append(index)
+            by_slot[self.client.keyslot(slot_key(events[index]))].append(index)
         return list(by_slot.values())
 
     def run(self, connection: _PooledConnection, commands: list) -> list:

@@ -129,7 +129,7 @@ class OneServer:
     def after_exec(self, key: bytes) -> tuple:
         return ()
 
-    def groups(self, flags: Sequence[bytes], indexes: list[int]) -> list[list[int]]:
+    def groups(self, events: Sequence[Event], indexes: list[int]) -> list[list[int]]:
         return [indexes]
 
     def run(self, connection, commands: list) -> list:
@@ -232,24 +232,25 @@ class Tracker:
         Repeats of an event inside the batch are duplicates of its first copy.
         """
         day = utc_day(now)
-        flags = keys.flags(events)
-        unique = _first_copies(flags.keys)
+        unique = _first_copies(events)
         outcomes = [DUPLICATE] * len(events)
         self._check_limits(_pick(events, unique))
         size = self.transaction_events
-        groups = self.nodes.groups(flags.keys, unique) if unique else []
+        groups = self.nodes.groups(events, unique) if unique else []
         chunks = [group[start : start + size] for group in groups for start in range(0, len(group), size)]
-        for chunk, counted in zip(chunks, self._count_side_by_side(events, flags, chunks, day)):
+        for chunk, counted in zip(chunks, self._count_side_by_side(events, chunks, day)):
             for index, was_counted in zip(chunk, counted):
                 outcomes[index] = COUNTED if was_counted else DUPLICATE
         return outcomes
 
-    def _count_side_by_side(self, events: list, flags: keys.Flags, chunks: list, day: str) -> list:
+    def _count_side_by_side(self, events: list, chunks: list, day: str) -> list:
         """Counts each chunk (event indexes) in its own transaction on its own
         connection, ``side_by_side`` at once, taking turns: while Redis runs
         one chunk's commands, Python reads and packs another's, so a batch
         takes about the longer of the two instead of their sum. A chunk whose
-        watched flags changed starts over (``watch_retries`` tries each)."""
+        watched flags changed starts over (``watch_retries`` tries each).
+        Each chunk's flags are hashed as it starts, while Redis already
+        works on the chunks before it."""
         results: list = [None] * len(chunks)
         running: dict = {}  # chunk number -> (connection, its transaction's steps)
         waiting, tries = list(range(len(chunks) - 1, -1, -1)), [0] * len(chunks)  # a stack: first chunk last
@@ -257,8 +258,8 @@ class Tracker:
             while waiting or running:
                 while waiting and len(running) < self.side_by_side:
                     number = waiting.pop()
-                    connection = self.nodes.checkout(flags.keys[chunks[number][0]])
-                    running[number] = connection, self._steps(connection, events, flags, chunks[number], day)
+                    connection = self.nodes.checkout(slot_key(events[chunks[number][0]]))
+                    running[number] = connection, self._steps(connection, _pick(events, chunks[number]), day)
                 for number, (connection, steps) in list(running.items()):
                     try:
                         next(steps)  # on to its next round trip
@@ -266,7 +267,7 @@ class Tracker:
                     except StopIteration as done:
                         results[number] = done.value
                     del running[number]
-                    self.nodes.checkin(flags.keys[chunks[number][0]], connection)
+                    self.nodes.checkin(slot_key(events[chunks[number][0]]), connection)
                     if results[number] is None:  # a watched flag changed: again
                         tries[number] += 1
                         if tries[number] >= self.watch_retries:
@@ -281,11 +282,10 @@ class Tracker:
             raise
         return results
 
-    def _steps(self, connection, events: list, flags: keys.Flags, chunk: list, day: str):
-        """The transaction of one chunk, as a generator that pauses after
-        each request it sends; it returns the chunk's outcomes, or None."""
-        picked = keys.Flags(*(_pick(column, chunk) for column in flags))
-        return self._count(connection, _pick(events, chunk), picked, day)
+    def _steps(self, connection, events: list, day: str):
+        """The transaction of a chunk's events, as a generator that pauses
+        after each request it sends; it returns their outcomes, or None."""
+        return self._count(connection, events, keys.flags(events), day)
 
     def _discard_all(self, running: dict) -> None:
         """Connections left mid-transaction: their state is unknown."""
@@ -520,16 +520,24 @@ class Tracker:
 
 # An event's counter: (namespace, experiment, variant, event), the first four fields of an Event.
 _COUNTER = itemgetter(0, 1, 2, 3)
+_UUID = itemgetter(4)
 
 
-def _first_copies(identities: list) -> list[int]:
-    """The index of each identity's first copy (usually every index)."""
-    if len(set(identities)) == len(identities):
-        return list(range(len(identities)))
+def _first_copies(events: Sequence[Event]) -> list[int]:
+    """The index of each event's first copy in a batch: usually every index,
+    which distinct uuids show without hashing whole events."""
+    if len(set(map(_UUID, events))) == len(events):
+        return list(range(len(events)))
     first: dict = {}
-    for index, identity in enumerate(identities):
-        first.setdefault(identity, index)
+    for index, event in enumerate(events):
+        first.setdefault(event, index)
     return list(first.values())
+
+
+def slot_key(event: Event) -> bytes:
+    """A key in the hash slot of every key an event's transaction touches
+    (its experiment's hash tag): where its connection goes on a cluster."""
+    return keys.hash_tag(event.namespace, event.experiment)
 
 
 def _pick(items: list, indexes: list[int]) -> list:
