@@ -470,7 +470,7 @@ class Tracker:
         together, so a limit can be overshot by a few: it guards the key
         space against abuse, it is not a quota.
         """
-        unseen = {(e.namespace, e.experiment, e.variant) for e in events} - self._within_limits
+        unseen = set(map(_VARIANT, events)) - self._within_limits
         if not unseen:
             return
         unseen = sorted(unseen)
@@ -521,6 +521,7 @@ class Tracker:
 # An event's counter: (namespace, experiment, variant, event), the first four fields of an Event.
 _COUNTER = itemgetter(0, 1, 2, 3)
 _UUID = itemgetter(4)
+_VARIANT = itemgetter(0, 1, 2)  # (namespace, experiment, variant)
 
 
 def _first_copies(events: Sequence[Event]) -> list[int]:
