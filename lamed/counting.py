@@ -112,12 +112,12 @@ return out
 
 # A batch is counted in transactions of up to TRANSACTION_EVENTS events, up
 # to SIDE_BY_SIDE of them at once, each on its own connection: while Redis
-# runs one, Python reads and packs another. Smaller transactions also spare
-# Redis 7.0's WATCH, which compares each key with those the connection
-# already watches. With `python -m bench.compare`, batches of 100: 50 events
-# per transaction gave 1.15× the events/s of one transaction, 25 another
-# 1.09×, 10 0.78× of 25 (fixed costs per transaction).
-TRANSACTION_EVENTS = 25
+# runs one, Python reads and packs another. Batches of 100 through
+# `python -m bench.compare` (medians of 18-24 runs, 06:40 UTC): 50 events per
+# transaction beat one transaction of 100 by 1.12x, 34 events by 1.06x and
+# 25 by 1.13x; below 50, each transaction's fixed Python cost (two requests,
+# two reads) outweighs the overlap.
+TRANSACTION_EVENTS = 50
 SIDE_BY_SIDE = 4  # so a process holds at most 4 connections per request in flight
 
 

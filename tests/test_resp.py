@@ -336,10 +336,11 @@ def test_a_counter_that_fails_inside_the_transaction_loses_no_event(redis_url, m
 
 @pytest.mark.parametrize("track_mode", ["watch", "lua"])
 def test_a_failing_transaction_among_those_side_by_side_loses_no_event(redis_url, track_mode):
-    """A batch of 100 runs as four transactions at once; the third one's
-    counter fails. The batch is a 503 and its connections are dropped; the
-    retry counts the third one's events, the rest are duplicates."""
+    """A batch of 100 runs as four transactions of 25 at once; the third
+    one's counter fails. The batch is a 503 and its connections are dropped;
+    the retry counts the third one's events, the rest are duplicates."""
     tracker = runtime.build_tracker(Settings(redis_url=redis_url, track_mode=track_mode))
+    tracker.transaction_events = 25
     batch = [Event("ns", "fine", "a", "participate", f"u{n}") for n in range(100)]
     batch[50:75] = [Event("ns", "broken", "a", "participate", f"u{n}") for n in range(25)]
     tracker.track_many([Event("ns", name, "a", "participate", "w") for name in ("fine", "broken")])
