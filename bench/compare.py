@@ -2,26 +2,27 @@
 
     .venv/bin/python -m bench.compare --figure batch /path/to/before /path/to/after
 
-Alternates fresh driver processes of each checkout (``bench/driver.py``,
-``--impl ours``) against one private redis-server, and prints per checkout
-the median events/s and the median CPU µs per event of the driver process
-and of redis-server, over every run of every round, then the ratio of the
-median rates.
-``git worktree add /tmp/before HEAD~1`` makes a checkout to compare with.
+Runs fresh driver processes of each checkout (``bench/driver.py``, ``--impl
+ours``) against one private redis-server, in pairs whose order alternates
+(before-after, after-before, ...), so drift on a shared machine hits both
+alike. Prints per checkout the median events/s and the median CPU µs per
+event of the driver process and of redis-server, then the median of the
+pairs' ratios (after / before) with their quartiles: a change whose
+quartiles straddle 1.00 is within the noise. ``git worktree add
+/tmp/before HEAD~1`` makes a checkout to compare with.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 from bench.report import median
 from lamed.embedded import RedisServer
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def drive(tree: Path, port: int, figure: str, events: int, runs: int) -> list:
@@ -37,23 +38,29 @@ def main() -> None:
     parser.add_argument("--figure", choices=("single", "batch"), default="batch")
     parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--runs", type=int, default=3, help="runs per driver process")
-    parser.add_argument("--rounds", type=int, default=6, help="driver processes per checkout, alternating")
+    parser.add_argument("--rounds", type=int, default=10, help="pairs of driver processes")
     args = parser.parse_args()
-    found: dict = {tree: [] for tree in args.trees}
+    before, after = args.trees
+    found: dict = {before: [], after: []}
+    ratios = []
     with RedisServer() as server:
-        for _ in range(args.rounds):
-            for tree in args.trees:
-                found[tree] += drive(tree.resolve(), server.port, args.figure, args.events, args.runs)
-    rates = {tree: median(run["events_per_second"] for run in runs) for tree, runs in found.items()}
+        for round_number in range(args.rounds):
+            rates = {}
+            for tree in (before, after) if round_number % 2 == 0 else (after, before):
+                runs = drive(tree.resolve(), server.port, args.figure, args.events, args.runs)
+                found[tree] += runs
+                rates[tree] = median(run["events_per_second"] for run in runs)
+            ratios.append(rates[after] / rates[before])
     for tree, runs in found.items():
+        rate = median(run["events_per_second"] for run in runs)
         cpu = median(run["cpu_us_per_event"] for run in runs)
         redis_cpu = median(run["redis_cpu_us_per_event"] for run in runs)
         print(
-            f"{tree}: {rates[tree]:,.0f} events/s; per event {cpu:.2f} µs CPU in the driver, "
+            f"{tree}: {rate:,.0f} events/s; per event {cpu:.2f} µs CPU in the driver, "
             f"{redis_cpu:.2f} µs in redis-server (medians of {len(runs)} runs)"
         )
-    before, after = args.trees
-    print(f"after / before: {rates[after] / rates[before]:.2f}×")
+    low, middle, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    print(f"after / before: {median(ratios):.2f}× (median of {len(ratios)} pairs; quartiles {low:.2f}–{high:.2f})")
 
 
 if __name__ == "__main__":
