@@ -25,7 +25,10 @@ BATCH = 100
 
 
 def _fields(i: int) -> dict:
-    return {"experiment": "e", "variant": "ab"[i % 2], "event": "participate", "uuid": f"u{i}"}
+    """A new event, shaped as the bench driver's (bench/driver.py)."""
+    variant = ("control", "treatment")[i % 2]
+    return {"namespace": "alephbet", "experiment": "bench experiment", "variant": variant, "event": "participate",
+            "uuid": f"0123456789ab-profile-{i}"}  # fmt: skip
 
 
 def single_events(first: int, count: int) -> list:

@@ -112,11 +112,10 @@ return out
 
 # A batch is counted in transactions of up to TRANSACTION_EVENTS events, up
 # to SIDE_BY_SIDE of them at once, each on its own connection: while Redis
-# runs one, Python reads and packs another. Batches of 100 through
-# `python -m bench.compare` (medians of 18-24 runs, 06:40 UTC): 50 events per
-# transaction beat one transaction of 100 by 1.12x, 34 events by 1.06x and
-# 25 by 1.13x; below 50, each transaction's fixed Python cost (two requests,
-# two reads) outweighs the overlap.
+# runs one, Python reads and packs another. `python -m bench.setting_ab
+# transaction_events 50 25 34 100` (batches of 100): one transaction per
+# batch ran at 0.915x the speed of two of 50, 34 or 25 events at 0.99x
+# (each transaction's two requests and two reads cost more than they overlap).
 TRANSACTION_EVENTS = 50
 SIDE_BY_SIDE = 4  # so a process holds at most 4 connections per request in flight
 
