@@ -283,8 +283,10 @@ class Tracker:
 
     def _steps(self, connection, events: list, day: str):
         """The transaction of a chunk's events, as a generator that pauses
-        after each request it sends; it returns their outcomes, or None."""
-        return self._count(connection, events, keys.flags(events), day)
+        after each request it sends; it returns their outcomes, or None.
+        The flags are hashed on its first step, not before: while Redis
+        already runs the chunks started before it."""
+        return (yield from self._count(connection, events, keys.flags(events), day))
 
     def _discard_all(self, running: dict) -> None:
         """Connections left mid-transaction: their state is unknown."""
