@@ -1,7 +1,9 @@
 """Counting events exactly once in Redis: the tracking path's one module.
 
-The counting protocol, per group of events that share a connection (each
-event's flag has two forms, see :mod:`lamed.keys`; both are checked):
+The counting protocol, per transaction (a batch is split into transactions
+of up to TRANSACTION_EVENTS events, run side by side on their own
+connections; each event's flag has two forms, see :mod:`lamed.keys`; both
+are checked):
 
 1. one round trip: ``WATCH`` the compact flags + ``MGET`` both forms;
 2. an event whose compact flag holds its value, or whose full flag exists,
