@@ -316,6 +316,9 @@ class Tracker:
         return result
 
     def _transaction(self, connection, events: list, flags: keys.Flags, day: str):
+        """The WATCH/MULTI protocol for one chunk (see the module's doc): a
+        generator that yields after each request and returns the outcomes,
+        or None when a watched flag changed."""
         compact = self.nodes.compact_flags
         # WATCH is quadratic in Redis 7.0 (each key is compared with those
         # already watched), so only the form that decides is watched: the
