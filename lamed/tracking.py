@@ -38,7 +38,7 @@ def track(method: str, query: Mapping[str, str], body: bytes, content_type: str 
 def track_query(params: Mapping[str, str]) -> Reply:
     """``GET /track``: one event from the query string."""
     event = event_from_mapping(params)
-    skipped = _not_counted([event]).get(event[:2])
+    skipped = _not_counted([event]).get(_EXPERIMENT(event))
     if skipped:
         return json_reply(skipped, 200, PUBLIC_CORS)
     return json_reply({"status": runtime.tracker().track(event)}, 200, PUBLIC_CORS)
@@ -49,7 +49,7 @@ def track_posted(body: bytes, content_type: str | None) -> Reply:
     parsed = parse_body(body, content_type)
     events = [item for item in parsed.items if item.__class__ is Event]
     skipped = _not_counted(events)
-    counted = [event for event in events if event[:2] not in skipped] if skipped else events
+    counted = [event for event in events if _EXPERIMENT(event) not in skipped] if skipped else events
     outcomes = iter(runtime.tracker().track_many(counted) if counted else ())
     if len(counted) == len(parsed.items):  # the usual batch: every item an event to count
         results = [{"status": outcome} for outcome in outcomes]
@@ -57,7 +57,7 @@ def track_posted(body: bytes, content_type: str | None) -> Reply:
         results = [
             {"status": "invalid", **item.to_dict()}
             if item.__class__ is not Event
-            else skipped.get(item[:2]) or {"status": next(outcomes)}
+            else skipped.get(_EXPERIMENT(item)) or {"status": next(outcomes)}
             for item in parsed.items
         ]
     if not parsed.is_batch:
