@@ -12,39 +12,14 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import pstats
 import time
 
+from bench.inprocess import BATCH, batches, private_handler, single_events
 from lamed.embedded import RedisServer
-from lamed.gateway import proxy_event
 
 EVENTS = 3000
-BATCH = 100
-
-
-def _fields(i: int) -> dict:
-    """A new event, shaped as the bench driver's (bench/driver.py)."""
-    variant = ("control", "treatment")[i % 2]
-    return {"namespace": "alephbet", "experiment": "bench experiment", "variant": variant, "event": "participate",
-            "uuid": f"0123456789ab-profile-{i}"}  # fmt: skip
-
-
-def single_events(first: int, count: int) -> list:
-    return [proxy_event("GET", "/track", query=_fields(i)) for i in range(first, first + count)]
-
-
-def batches(first: int, count: int) -> list:
-    return [
-        proxy_event(
-            "POST",
-            "/track",
-            headers={"content-type": "application/json"},
-            body=json.dumps({"events": [_fields(j) for j in range(i, i + BATCH)]}).encode(),
-        )
-        for i in range(first, first + count, BATCH)
-    ]
 
 
 def _redis_cpu(server: RedisServer) -> float:
@@ -59,18 +34,13 @@ def main() -> None:
     parser.add_argument("--batch", action="store_true", help=f"POST batches of {BATCH} instead of single GETs")
     args = parser.parse_args()
     requests = batches if args.batch else single_events
-    with RedisServer() as server:
-        os.environ.update(LAMED_REDIS_URL=server.url, LAMED_API_KEY="k" * 20, LAMED_CONFIG="/nonexistent")
-        import app
-
-        for event in requests(0, 1000):  # connection, registry, caches
-            app.handler(event, None)
+    with private_handler(requests(0, 1000)) as (handler, server):
         timed = requests(100_000, EVENTS * (10 if args.batch else 1))
         count = len(timed) * (BATCH if args.batch else 1)
         redis_cpu = _redis_cpu(server)
         wall, cpu = time.perf_counter(), os.times()
         for event in timed:
-            app.handler(event, None)
+            handler(event, None)
         wall, after = time.perf_counter() - wall, os.times()
         user, system = after.user - cpu.user, after.system - cpu.system
         redis_cpu = _redis_cpu(server) - redis_cpu
@@ -81,7 +51,7 @@ def main() -> None:
         timed = requests(1_000_000, EVENTS * (10 if args.batch else 1))
         profile.enable()
         for event in timed:
-            app.handler(event, None)
+            handler(event, None)
         profile.disable()
         pstats.Stats(profile).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(25)
 

@@ -8,26 +8,20 @@ redis-server spent per event on each command (``INFO commandstats``).
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 
-from bench.profile_track import batches
-from lamed.embedded import RedisServer
+from bench.inprocess import batches, private_handler
 
 BATCHES = 2000
 
 
 def main() -> None:
-    with RedisServer() as server:
-        os.environ.update(LAMED_REDIS_URL=server.url, LAMED_API_KEY="k" * 20, LAMED_CONFIG="/nonexistent")
+    with private_handler(batches(0, 20_000)) as (handler, server):
         import redis
 
-        import app
         from lamed import counting, resp
 
-        for event in batches(0, 20_000):  # connections, registry, caches; a keyspace of some size
-            app.handler(event, None)
         log: list = []
         _record(resp.Connection, "send", log)
         _record(resp.Connection, "_fill", log, "read")
@@ -38,7 +32,7 @@ def main() -> None:
         for event in batches(10**6, BATCHES * 100):
             log.clear()
             start = time.perf_counter_ns()
-            app.handler(event, None)
+            handler(event, None)
             steps = [(name, (at - start) / 1000, spent / 1000) for name, at, spent in log]
             rows.append(sorted(steps, key=lambda step: step[1]))
             rows[-1].append(("answered", (time.perf_counter_ns() - start) / 1000, 0.0))

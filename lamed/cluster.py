@@ -113,12 +113,6 @@ class _RedisPyNodes:
         connection.connection.disconnect()
         connection.pool.release(connection.connection)
 
-    def read_hashes(self, hash_keys: list) -> list[dict]:
-        pipe = self.client.pipeline(transaction=False)
-        for key in hash_keys:
-            pipe.hgetall(key)
-        return pipe.execute()
-
 
 class ClientNode(OneServer, _RedisPyNodes):
     """One Redis behind a redis-py client (fakeredis, in unit tests)."""

@@ -115,9 +115,10 @@ return out
 # A batch is counted in transactions of up to TRANSACTION_EVENTS events, up
 # to SIDE_BY_SIDE of them at once, each on its own connection: while Redis
 # runs one, Python reads and packs another. `python -m bench.setting_ab
-# transaction_events 50 25 34 100` (batches of 100): one transaction per
-# batch ran at 0.915x the speed of two of 50, 34 or 25 events at 0.99x
-# (each transaction's two requests and two reads cost more than they overlap).
+# transaction_events 50 25 34 100` (batches of 100), two runs: one
+# transaction per batch ran at 0.875-0.915x the speed of two of 50, 34 or 25
+# events at 0.95-0.99x (each transaction's two requests and two reads cost
+# more than they overlap).
 TRANSACTION_EVENTS = 50
 SIDE_BY_SIDE = 4  # so a process holds at most 4 connections per request in flight
 
@@ -175,18 +176,6 @@ class SingleRedis(OneServer):
         """A connection in an unknown state (mid-transaction, say)."""
         connection.close()
 
-    def read_hashes(self, hash_keys: list) -> list[dict]:
-        """Whole hashes, in one round trip."""
-        connection = self.checkout(hash_keys[0])
-        try:
-            connection.send(b"".join([pack(b"HGETALL", key) for key in hash_keys]))
-            flats = [connection.read() for _ in hash_keys]
-        except BaseException:
-            self.discard(connection)
-            raise
-        self.checkin(hash_keys[0], connection)
-        return [dict(zip(flat[::2], flat[1::2])) for flat in flats]
-
 
 class Tracker:
     """Counts events exactly once; the only writer of flags and counters.
@@ -195,7 +184,7 @@ class Tracker:
     :class:`lamed.cluster.ClientNode` / :class:`~lamed.cluster.ClusterNodes`.
     Each has ``checkout``/``checkin``/``discard`` of connections (``send``,
     ``read``, ``read_many``), ``groups`` and ``after_exec`` for hash slots,
-    ``run``, ``read_hashes``, ``failed`` and the ``errors`` it can raise."""
+    ``run``, ``failed`` and the ``errors`` it can raise."""
 
     def __init__(
         self,
@@ -275,11 +264,10 @@ class Tracker:
                             raise Contention("too many concurrent writers; retry")
                         waiting.append(number)
         except self._errors as error:
-            self._discard_all(running)
-            self.nodes.failed(error)
-            raise StoreUnavailable(str(error) or type(error).__name__) from None
+            raise self._unavailable(error, [connection for connection, _ in running.values()]) from None
         except BaseException:
-            self._discard_all(running)
+            for connection, _ in running.values():
+                self.nodes.discard(connection)  # left mid-transaction: its state is unknown
             raise
         return results
 
@@ -290,10 +278,13 @@ class Tracker:
         already runs the chunks started before it."""
         return (yield from self._count(connection, events, keys.flags(events), day))
 
-    def _discard_all(self, running: dict) -> None:
-        """Connections left mid-transaction: their state is unknown."""
-        for connection, _ in running.values():
+    def _unavailable(self, error: Exception, connections: list) -> StoreUnavailable:
+        """Redis trouble, as the 503 the client retries: the connections in
+        use are dropped (their state is unknown) and the nodes told."""
+        for connection in connections:
             self.nodes.discard(connection)
+        self.nodes.failed(error)
+        return StoreUnavailable(str(error) or type(error).__name__)
 
     def _exchange(self, key: bytes, talk):
         """Runs ``talk(connection)`` on a connection for ``key``; any Redis
@@ -301,14 +292,11 @@ class Tracker:
         try:
             connection = self.nodes.checkout(key)
         except self._errors as error:
-            self.nodes.failed(error)
-            raise StoreUnavailable(str(error)) from None
+            raise self._unavailable(error, []) from None
         try:
             result = talk(connection)
         except self._errors as error:
-            self.nodes.discard(connection)
-            self.nodes.failed(error)
-            raise StoreUnavailable(str(error) or type(error).__name__) from None
+            raise self._unavailable(error, [connection]) from None
         except BaseException:
             self.nodes.discard(connection)
             raise
@@ -517,11 +505,10 @@ class Tracker:
         on a single Redis, one per node on a cluster."""
         if not hash_keys:
             return []
-        try:
-            return self.nodes.read_hashes(hash_keys)
-        except self._errors as error:
-            self.nodes.failed(error)
-            raise StoreUnavailable(str(error)) from None
+        commands = [("HGETALL", key) for key in hash_keys]
+        replies = self._exchange(hash_keys[0], lambda connection: self.nodes.run(connection, commands))
+        # A connection's reply is the flat list; a cluster pipeline's, a dict already.
+        return [reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2])) for reply in replies]
 
 
 # An event's counter: (namespace, experiment, variant, event), the first four fields of an Event.

@@ -105,9 +105,9 @@ class Store:
         return sorted(member.decode("utf-8") for member in members)
 
     def results(self, namespace: str, experiments: Iterable[str]) -> list[ExperimentCounts]:
-        """Counters of many experiments in one round trip (read as the
-        tracker reads: on a single Redis, its lean connections are several
-        times faster than a redis-py pipeline of a thousand HGETALLs)."""
+        """Counters of many experiments in one round trip, read as the
+        tracker reads: on a single Redis, its lean connections (about half
+        the time of a redis-py pipeline for 1,000 experiments; README)."""
         names = list(experiments)
         hashes = self.tracker.read_hashes([keys.counts_key(namespace, name) for name in names])
         return [_experiment_counts(namespace, name, fields) for name, fields in zip(names, hashes)]
