@@ -5,7 +5,7 @@ setup(
     version="1.0.0",
     description="Self-hosted A/B testing backend: exact event counting on Chalice + Redis",
     python_requires=">=3.9",
-    # dashboard_templates/ sits beside lamed/ (lamed.dashboard looks there), so
+    # dashboard_templates/ sits beside lamed/ (lamed.dashboard.views looks there), so
     # it is installed as a data-only package next to it.
     packages=find_namespace_packages(include=["lamed", "lamed.*", "dashboard_templates", "dashboard_templates.*"]),
     package_data={"dashboard_templates": ["*.html", "static/*"]},
@@ -33,5 +33,5 @@ setup(
         ],
         "server": ["gunicorn"],
     },
-    entry_points={"console_scripts": ["lamed=lamed.cli:main"]},
+    entry_points={"console_scripts": ["lamed=lamed.cli.main:main"]},
 )

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from bench.report import median
-from lamed.embedded import RedisServer
+from lamed.cli.embedded import RedisServer
 
 
 def drive(tree: Path, port: int, figure: str, events: int, runs: int) -> list:

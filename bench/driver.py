@@ -40,7 +40,7 @@ def event_fields(index: int, run: str, experiment: str = EXPERIMENT, event: str 
 
 def gateway_event(method: str, path: str, query: dict | None = None, body: bytes | None = None) -> dict:
     """An API Gateway (REST, proxy) event as Lambda hands it to ``app.handler``."""
-    from lamed.gateway import proxy_event
+    from lamed.web.gateway import proxy_event
 
     headers = {"host": "bench.example", "x-api-key": API_KEY}
     if body is not None:
@@ -207,7 +207,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["LAMED_TRACK_MODE"] = args.track_mode
     if args.no_hiredis:
-        sys.modules["hiredis"] = None  # lamed.resp then parses replies in Python
+        sys.modules["hiredis"] = None  # lamed.core.connection then parses replies in Python
     host, port = args.redis.split(":")
     round_trips = count_round_trips()
     probe = RedisProbe(host, int(port))

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
-from lamed.embedded import free_port
+from lamed.cli.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMED = ROOT / ".venv" / "bin" / "lamed"

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from lamed.embedded import RedisServer
-from lamed.gateway import proxy_event
+from lamed.cli.embedded import RedisServer
+from lamed.web.gateway import proxy_event
 
 BATCH = 100
 

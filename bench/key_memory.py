@@ -11,7 +11,7 @@ import os
 
 import redis
 
-from lamed.embedded import RedisServer
+from lamed.cli.embedded import RedisServer
 
 SIZES = (50_000, 100_000, 130_000, 200_000, 400_000)
 KEY_BYTES = (14, 6)

@@ -1,11 +1,11 @@
-"""A method of lamed.counting.Tracker against another definition of it, in
+"""A method of lamed.core.counting.Tracker against another definition of it, in
 one process: batches of 100 through ``app.handler`` on a private
 redis-server, the two swapped from one batch to the next, so that the
 machine's drift hits both alike.
 
     .venv/bin/python -m bench.method_ab _steps /tmp/old_steps.py
 
-The file defines a function of that name; it runs in lamed.counting's
+The file defines a function of that name; it runs in lamed.core.counting's
 namespace (its imports and helpers are there). Prints both medians per
 batch and the file's speed against the current method.
 """
@@ -20,12 +20,12 @@ from bench.inprocess import alternate, batches, private_handler
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.method_ab", description=__doc__)
-    parser.add_argument("method", help="a method of lamed.counting.Tracker")
+    parser.add_argument("method", help="a method of lamed.core.counting.Tracker")
     parser.add_argument("file", help="a Python file defining a function of that name")
     parser.add_argument("--batches", type=int, default=3000, help="in all, half each")
     args = parser.parse_args()
     with private_handler(batches(0, 20_000)) as (handler, _):
-        from lamed import counting
+        from lamed.core import counting
 
         namespace = dict(vars(counting))
         with open(args.file) as source:

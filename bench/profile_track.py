@@ -17,7 +17,7 @@ import pstats
 import time
 
 from bench.inprocess import BATCH, batches, private_handler, single_events
-from lamed.embedded import RedisServer
+from lamed.cli.embedded import RedisServer
 
 EVENTS = 3000
 

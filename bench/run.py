@@ -16,8 +16,8 @@ from typing import Callable, Optional
 
 from bench import coldstart, http_load, legacy, machine
 from bench.report import Row, machine_line, median, number, ratio, table
-from lamed.embedded import RedisServer
-from lamed.gateway import proxy_event
+from lamed.cli.embedded import RedisServer
+from lamed.web.gateway import proxy_event
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_EVENT = {"namespace": "alephbet", "experiment": "cold start", "variant": "a", "event": "participate"}
@@ -251,9 +251,10 @@ def http_rows(redis_url: str, options: Options) -> tuple:
     missing = http_load.wrk_missing()
     if missing or options.skip_http:
         return [], [missing or "HTTP ingest skipped (--skip-http)"]
-    from lamed.store import open_store
+    from lamed.core.settings import Settings
+    from lamed.store.results import open_store
 
-    store = open_store(redis_url)
+    store = open_store(Settings(redis_url=redis_url))
     rows, notes = [], []
     for workers in sorted({os.cpu_count() or 2, 1}, reverse=True):
         load = http_load.run(redis_url, store, workers, options.http_seconds)

@@ -18,12 +18,12 @@ from bench.inprocess import alternate, batches, private_handler
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.setting_ab", description=__doc__)
-    parser.add_argument("setting", help="an attribute of lamed.counting.Tracker")
+    parser.add_argument("setting", help="an attribute of lamed.core.counting.Tracker")
     parser.add_argument("values", nargs="+", type=int)
     parser.add_argument("--batches", type=int, default=3000, help="in all, shared among the values")
     args = parser.parse_args()
     with private_handler(batches(0, 20_000)) as (handler, _):
-        from lamed import runtime
+        from lamed.web import runtime
 
         tracker = runtime.tracker()
         variants = {value: partial(setattr, tracker, args.setting, value) for value in args.values}

@@ -20,7 +20,8 @@ def main() -> None:
     with private_handler(batches(0, 20_000)) as (handler, server):
         import redis
 
-        from lamed import counting, resp
+        from lamed.core import connection as resp
+        from lamed.core import counting
 
         log: list = []
         _record(resp.Connection, "send", log)

@@ -1,5 +1,5 @@
 """``python -m lamed``: the same as the ``lamed`` command."""
 
-from lamed.cli import main
+from lamed.cli.main import main
 
 main()

@@ -12,10 +12,10 @@ import hypothesis
 import pytest
 import redis
 
-from lamed import runtime
-from lamed.embedded import RedisServer
-from lamed.settings import Settings
-from lamed.store import Store
+from lamed.cli.embedded import RedisServer
+from lamed.core.settings import Settings
+from lamed.store.results import Store
+from lamed.web import runtime
 
 API_KEY = "test-api-key-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,7 @@ def store(settings) -> Store:
 def fake_store() -> Store:
     """A Store on fakeredis: for fast unit tests of logic, not of Redis."""
     settings = Settings(redis_url="redis://fake", api_key=API_KEY)
-    built = Store(fakeredis.FakeRedis(), settings.uuid_expiry_seconds, settings.watch_retries)
+    built = Store(fakeredis.FakeRedis(), settings)
     runtime.install(settings, built)
     yield built
     runtime.install(Settings())
@@ -95,7 +95,7 @@ class LiveServer:
 @pytest.fixture
 def live_server(store):
     """The WSGI app on a threaded HTTP server on loopback, backed by ``store``."""
-    from lamed.server import make_wsgi_server
+    from lamed.cli.serve import make_wsgi_server
 
     server = make_wsgi_server("127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -9,8 +9,8 @@ import sys
 import time
 import urllib.request
 
-from lamed import gateway
-from lamed.embedded import free_port
+from lamed.cli.embedded import free_port
+from lamed.web import gateway
 
 
 class MotoServer:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 from conftest import API_KEY, ROOT, http
 
-from lamed.embedded import free_port
+from lamed.cli.embedded import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -116,7 +116,7 @@ def test_delete_needs_the_key(live_server, store, method, path):
 
 
 def ev_for(experiment, variant="a", event="participate", uuid="1", namespace="alephbet"):
-    from lamed.events import Event
+    from lamed.core.events import Event
 
     return Event(namespace, experiment, variant, event, uuid)
 
@@ -212,8 +212,8 @@ def test_invalid_server_config_is_a_503_on_every_route(monkeypatch):
     from chalice.test import Client
 
     from app import app
-    from lamed import runtime
-    from lamed.settings import Settings
+    from lamed.core.settings import Settings
+    from lamed.web import runtime
 
     runtime.install(None)  # force a fresh load of the (broken) settings
     monkeypatch.setenv("LAMED_UUID_EXPIRY_SECONDS", "soon")
@@ -225,7 +225,7 @@ def test_invalid_server_config_is_a_503_on_every_route(monkeypatch):
                 assert json.loads(response.body)["error"] == "server misconfigured"
         # The Lambda entry point too, before any route is reached.
         import app as lambda_module
-        from lamed.gateway import proxy_event
+        from lamed.web.gateway import proxy_event
 
         query = {"experiment": "e", "variant": "a", "event": "participate", "uuid": "1"}
         assert lambda_module.handler(proxy_event("GET", "/track", query=query), None)["statusCode"] == 503

@@ -13,8 +13,8 @@ import pytest
 from conftest import ROOT
 from scipy.stats import chisquare
 
-from lamed.assignment import assign, in_coverage, rule_matches, stable_hash, weighted_variant
-from lamed.definitions import Rule, definition_from_dict
+from lamed.core.assignment import assign, in_coverage, rule_matches, stable_hash, weighted_variant
+from lamed.core.definitions import Rule, definition_from_dict
 
 USERS = [f"user-{index}" for index in range(100_000)]
 
@@ -51,8 +51,8 @@ def test_same_users_get_same_variants_in_another_process():
     here = [assign(running(), user).variant for user in sample]
     script = (
         "import json, sys\n"
-        "from lamed.assignment import assign\n"
-        "from lamed.definitions import definition_from_dict\n"
+        "from lamed.core.assignment import assign\n"
+        "from lamed.core.definitions import definition_from_dict\n"
         "d = definition_from_dict('checkout', {'variants': {'A': 50, 'B': 30, 'C': 20}, 'status': 'running'})\n"
         "print(json.dumps([assign(d, f'user-{i}').variant for i in range(5000)]))\n"
     )

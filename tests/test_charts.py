@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from lamed import charts
+from lamed.dashboard import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
 XSS = '<img src=x onerror="alert(1)">'

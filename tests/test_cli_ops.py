@@ -15,7 +15,7 @@ import pytest
 import redis
 from deploy_support import aws_environment
 
-from lamed.embedded import free_port
+from lamed.cli.embedded import free_port
 
 
 @pytest.fixture

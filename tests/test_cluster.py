@@ -13,11 +13,14 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from lamed import keys
-from lamed.embedded import RedisServer, free_port
-from lamed.events import Event
-from lamed.settings import Settings
-from lamed.store import COUNTED, DUPLICATE, LimitExceeded, Limits, Store, StoreUnavailable, connect
+from lamed.cli.embedded import RedisServer, free_port
+from lamed.core import keys
+from lamed.core.counting import COUNTED, DUPLICATE
+from lamed.core.errors import LimitExceeded, StoreUnavailable
+from lamed.core.events import Event
+from lamed.core.settings import Settings
+from lamed.store.redis_client import connect
+from lamed.store.results import Store
 
 NODE_TIMEOUT_MS = 1000
 
@@ -89,7 +92,7 @@ def cluster():
 def cluster_store(cluster):
     client = connect(cluster.url, 0.5)
     client.flushall()
-    built = Store(client, watch_retries=5)
+    built = Store(client, Settings(watch_retries=5))
     yield built
     client.close()
 
@@ -107,7 +110,7 @@ def test_cluster_url_is_accepted_by_settings_and_builds_a_cluster_client(cluster
 
 def test_track_counts_once_per_event_across_slots(cluster_store):
     experiments = [f"exp {i}" for i in range(12)]  # many hash tags, so several masters
-    flags = [keys.flag(_event(name, "u")).key for name in experiments]
+    flags = [keys.DEFAULT_KEYS.flag(*_event(name, "u")) for name in experiments]
     assert len({cluster_store.client.get_node_from_key(flag).port for flag in flags}) > 1
     for name in experiments:
         assert cluster_store.track(_event(name, "u1")) == COUNTED
@@ -157,7 +160,7 @@ def test_delete_on_cluster(cluster_store):
 def test_limits_on_cluster(cluster):
     client = connect(cluster.url, 0.5)
     client.flushall()
-    limited = Store(client, limits=Limits(experiments_per_namespace=3, variants_per_experiment=2))
+    limited = Store(client, Settings(max_experiments_per_namespace=3, max_variants_per_experiment=2))
     for name in ("a", "b", "c"):
         limited.track(_event(name, "u"))
     with pytest.raises(LimitExceeded) as refused:
@@ -200,7 +203,7 @@ def test_master_killed_mid_load_counts_each_distinct_event_once():
     try:
         stores = [Store(connect(with_cluster.url, 0.5)) for _ in range(4)]
         experiments = [f"failover {i}" for i in range(9)]
-        victim = with_cluster.master_of(keys.flag(_event(experiments[0], "x")).key)
+        victim = with_cluster.master_of(keys.DEFAULT_KEYS.flag(*_event(experiments[0], "x")))
         sent: list = [set() for _ in stores]
         unavailable: list = []
         errors: list = []
@@ -250,7 +253,7 @@ def test_a_master_without_replicas_is_not_waited_for():
     whole timeout: it is sent only where a replica exists."""
     from types import SimpleNamespace
 
-    from lamed.cluster import ClusterNodes
+    from lamed.store.cluster import ClusterNodes
 
     replicas = {"lonely": 0, "backed": 1}
     node_for_key = {b"k1": "lonely", b"k2": "backed"}

@@ -8,14 +8,14 @@ import sys
 import threading
 from collections import Counter
 
-from lamed.events import Event
-from lamed.runtime import build_store
+from lamed.core.events import Event
+from lamed.web.runtime import build_store
 
 WORKER = r"""
 import json, sys, threading
-from lamed.events import Event
-from lamed.runtime import build_store
-from lamed.settings import Settings
+from lamed.core.events import Event
+from lamed.web.runtime import build_store
+from lamed.core.settings import Settings
 
 url, path = sys.argv[1], sys.argv[2]
 deliveries = [Event(*item) for item in json.load(open(path))]

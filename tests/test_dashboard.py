@@ -18,11 +18,15 @@ from click.testing import CliRunner
 from conftest import API_KEY, ROOT
 
 from app import app
-from lamed import dashboard_auth, runtime, stats
-from lamed.cli import main
-from lamed.events import Event
-from lamed.settings import Settings
-from lamed.store import Store, StoreUnavailable
+from lamed.cli.main import main
+from lamed.core import keys
+from lamed.core.errors import StoreUnavailable
+from lamed.core.events import Event
+from lamed.core.settings import Settings
+from lamed.dashboard import auth as dashboard_auth
+from lamed.dashboard import stats
+from lamed.store.results import Store
+from lamed.web import runtime
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 XSS = "<img src=x onerror=alert(document.title)>"
@@ -345,7 +349,7 @@ def test_csv_export_has_a_row_per_goal_and_variant_and_defuses_formulas(client, 
 
 
 def test_the_lambda_app_does_not_import_jinja2():
-    code = "import sys, app; sys.exit('jinja2' in sys.modules or 'lamed.dashboard' in sys.modules)"
+    code = "import sys, app; sys.exit('jinja2' in sys.modules or 'lamed.dashboard.views' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
@@ -358,7 +362,7 @@ def test_cli_prints_the_dashboard_url():
 
 
 def test_figures_are_formatted_without_false_certainty():
-    from lamed import dashboard
+    from lamed.dashboard import views as dashboard
 
     assert [dashboard.probability(p) for p in (None, 0.0, 0.0004, 0.5, 0.9994, 1.0)] == [
         "—", "< 0.1%", "< 0.1%", "50.0%", "> 99.9%", "> 99.9%",
@@ -370,9 +374,9 @@ def test_figures_are_formatted_without_false_certainty():
 def test_srm_and_control_follow_the_definition(fake_store):
     """With a 80/20 definition, an 80/20 split is no mismatch and the marked
     control is the default; without it, the same split is a mismatch."""
-    from lamed.dashboard import MISMATCH, experiment_view
-    from lamed.definitions import definition_from_dict
-    from lamed.events import Event
+    from lamed.core.definitions import definition_from_dict
+    from lamed.core.events import Event
+    from lamed.dashboard.views import MISMATCH, experiment_view
 
     fake_store.track_many(
         [Event("ns", "split", "a", "participate", f"a{i}") for i in range(800)]
@@ -391,7 +395,8 @@ def test_srm_and_control_follow_the_definition(fake_store):
 
 
 def test_pages_show_the_definition(client, cookie, fake_store):
-    from lamed.definitions import DefinitionStore, definition_from_dict
+    from lamed.core.definitions import definition_from_dict
+    from lamed.store.definitions import DefinitionStore
 
     seed(fake_store, "defined", {"A": (40, 4), "B": (40, 8)})
     seed(fake_store, "plain", {"A": (5, 1)})
@@ -406,7 +411,7 @@ def test_pages_show_the_definition(client, cookie, fake_store):
             "winner": "B",
         },
     )
-    DefinitionStore(fake_store.client).put("alephbet", definition)
+    DefinitionStore(fake_store.client, keys.DEFAULT_KEYS).put("alephbet", definition)
 
     detail = page(client, "/dashboard/defined", cookie)
     assert 'id="definition"' in detail and 'data-lifecycle="stopped"' in detail

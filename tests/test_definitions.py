@@ -12,20 +12,15 @@ import redis
 from click.testing import CliRunner
 from conftest import API_KEY, http
 
-from lamed import keys, runtime
-from lamed.definition_snippet import alephbet_snippet_for_definition
-from lamed.definitions import (
-    DefinitionCache,
-    DefinitionExists,
-    DefinitionNotFound,
-    DefinitionStore,
-    definition_from_dict,
-    read_definitions,
-    updated,
-)
-from lamed.events import InvalidInput
-from lamed.experiments_cli import experiments
-from lamed.settings import SettingsError, load_settings, write_config_file
+from lamed.cli.experiments import experiments
+from lamed.core import keys
+from lamed.core.definitions import definition_from_dict, updated
+from lamed.core.errors import DefinitionExists, DefinitionNotFound, InvalidInput, SettingsError
+from lamed.core.lifecycle import DefinitionsSnapshot
+from lamed.core.settings import load_settings, write_config_file
+from lamed.dashboard.snippet import alephbet_snippet_for_definition
+from lamed.store.definitions import DefinitionStore
+from lamed.web import runtime
 
 VALID = {"variants": {"A": 50, "B": 50}, "status": "running"}
 KEY = {"x-api-key": API_KEY}
@@ -110,7 +105,7 @@ def test_updated_revalidates():
 
 
 def test_store_create_update_list_delete(store):
-    definitions = DefinitionStore(store.client)
+    definitions = DefinitionStore(store.client, keys.DEFAULT_KEYS)
     tricky = 'a:b "c" {d} /e'
     definitions.create("ns", definition_from_dict(tricky, VALID))
     definitions.create("ns:2", definition_from_dict("other", VALID))
@@ -124,11 +119,10 @@ def test_store_create_update_list_delete(store):
     with pytest.raises(DefinitionNotFound):
         definitions.update("ns", "missing", lambda d: d)
     assert definitions.delete("ns", tricky) and not definitions.delete("ns", tricky)
-    assert read_definitions("ns:2")[0].name == "other"
 
 
 def test_update_retries_when_a_concurrent_writer_got_there_first(store):
-    definitions = DefinitionStore(store.client)
+    definitions = DefinitionStore(store.client, keys.DEFAULT_KEYS)
     definitions.create("ns", definition_from_dict("exp", VALID))
     interfered = []
 
@@ -144,17 +138,18 @@ def test_update_retries_when_a_concurrent_writer_got_there_first(store):
 
 
 def test_an_invalid_stored_definition_is_skipped_not_fatal(store):
-    definitions = DefinitionStore(store.client)
+    definitions = DefinitionStore(store.client, keys.DEFAULT_KEYS)
     definitions.create("ns", definition_from_dict("good", VALID))
-    store.client.hset(keys.DEFINITIONS, keys.definition_field("ns", "bad"), b'{"variants": {}}')
+    store.client.hset(keys.DEFAULT_KEYS.definitions, keys.definition_field("ns", "bad"), b'{"variants": {}}')
     assert list(definitions.all()) == [("ns", "good")]
 
 
 def test_redis_down_is_store_unavailable():
-    from lamed.embedded import free_port
-    from lamed.store import StoreUnavailable, connect
+    from lamed.cli.embedded import free_port
+    from lamed.core.errors import StoreUnavailable
+    from lamed.store.redis_client import connect
 
-    definitions = DefinitionStore(connect(f"redis://127.0.0.1:{free_port()}/0", 0.2))
+    definitions = DefinitionStore(connect(f"redis://127.0.0.1:{free_port()}/0", 0.2), keys.DEFAULT_KEYS)
     with pytest.raises(StoreUnavailable):
         definitions.all()
 
@@ -162,22 +157,31 @@ def test_redis_down_is_store_unavailable():
 # -- cache ---------------------------------------------------------------
 
 
-def test_cache_serves_the_snapshot_until_the_ttl_then_reloads():
+def test_one_snapshot_serves_statuses_and_definitions_until_the_ttl_then_reloads():
     now = [100.0]
     loads = []
-    snapshots = [{("ns", "e"): "v1"}, {("ns", "e"): "v2"}]
+    field = keys.definition_field("ns", "e")
+    documents = [
+        {field: json.dumps({**VALID, "status": "paused"}).encode()},
+        {field: json.dumps(VALID).encode(), b"not json": b"{}"},
+    ]
 
     def load():
         loads.append(now[0])
-        return snapshots[len(loads) - 1]
+        return documents[len(loads) - 1]
 
-    cache = DefinitionCache(load, ttl_seconds=10, clock=lambda: now[0])
-    assert cache.get("ns", "e") == "v1" and cache.get("ns", "other") is None
+    snapshot = DefinitionsSnapshot(load, ttl_seconds=10, clock=lambda: now[0])
+    assert snapshot.not_counted_reason("ns", "e") == "paused" and snapshot.not_counted_reason("ns", "other") is None
+    assert snapshot.definition("ns", "e").status == "paused" and snapshot.definition("ns", "other") is None
     now[0] = 109.9
-    assert cache.get("ns", "e") == "v1"
+    assert snapshot.not_counted_reason("ns", "e") == "paused"
     now[0] = 110.0
-    assert cache.get("ns", "e") == "v2"
+    assert snapshot.not_counted_reason("ns", "e") is None  # /track and /assign see the change together
+    assert snapshot.definition("ns", "e").status == "running"
     assert loads == [100.0, 110.0]
+    snapshot.invalidate()
+    with pytest.raises(IndexError):  # reloads on the next read, not before
+        snapshot.definition("ns", "e")
 
 
 def test_cache_ttl_setting(tmp_path):
@@ -332,7 +336,7 @@ def test_tracking_without_definitions_is_unchanged(api, store):
 
 
 def test_corrupt_definitions_hash_does_not_break_tracking(api, store):
-    store.client.hset(keys.DEFINITIONS, keys.definition_field("alephbet", "plain"), b"{not json")
+    store.client.hset(keys.DEFAULT_KEYS.definitions, keys.definition_field("alephbet", "plain"), b"{not json")
     response = http("GET", f"{api}/track?experiment=plain&variant=a&event=participate&uuid=1")
     assert response.json() == {"status": "counted"}
 
@@ -367,7 +371,7 @@ def test_cli_lifecycle(cli, redis_url, tmp_path):
     refused = cli("stop", "exp", "--winner", "Z", "-n", "shop")
     assert refused.exit_code == 1 and "winner must be one of the variants: A, B (field: winner)" in refused.output
     assert json.loads(cli("stop", "exp", "--winner", "B", "-n", "shop").output)["winner"] == "B"
-    stored = DefinitionStore(redis.Redis.from_url(redis_url)).get("shop", "exp")
+    stored = DefinitionStore(redis.Redis.from_url(redis_url), keys.DEFAULT_KEYS).get("shop", "exp")
     assert (stored.status, stored.winner, stored.forced) == ("stopped", "B", {"qa": "B"})
     assert cli("delete", "exp", "-n", "shop").exit_code == 0
     missing = cli("show", "exp", "-n", "shop")

@@ -12,7 +12,12 @@ import pytest
 import redis
 from conftest import API_KEY, ROOT, http
 
-from lamed.definitions import DEFAULT_CACHE_SECONDS, DefinitionStore, definition_from_dict
+from lamed.core import keys
+from lamed.core.definitions import definition_from_dict
+from lamed.core.settings import DEFAULTS
+from lamed.store.definitions import DefinitionStore
+
+DEFAULT_CACHE_SECONDS = DEFAULTS.definition_cache_seconds
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +53,7 @@ def variant(url: str) -> str:
 
 
 def test_definition_change_reaches_a_running_server_within_the_ttl(served, redis_url):
-    definitions = DefinitionStore(redis.Redis.from_url(redis_url))
+    definitions = DefinitionStore(redis.Redis.from_url(redis_url), keys.DEFAULT_KEYS)
     definitions.put("alephbet", definition_from_dict("exp", ONLY_A))
     assert variant(served) == "A"  # the server has now cached the definition
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from conftest import API_KEY
 from deploy_support import aws_environment
 
-from lamed.cli import main
+from lamed.cli.main import main
 
 pytestmark = pytest.mark.slow
 GATEWAY_KEY = API_KEY + "-gateway"  # API Gateway wants 20+ characters

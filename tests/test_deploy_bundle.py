@@ -61,13 +61,13 @@ def test_bundle_holds_the_runtime_and_nothing_of_the_operator(bundle):
     assert not top_level & set(FORBIDDEN_TOP_LEVEL)
     chalice_sources = {name for name in names if name.startswith("chalice/") and name.endswith(".py")}
     assert chalice_sources == {"chalice/__init__.py", "chalice/app.py"}
-    assert not any(name.startswith("lamed/deploy/") for name in names)
+    assert not any(name.startswith(("lamed/deploy/", "lamed/cli/")) for name in names)  # the operator's tools
     native = {name for name in names if name.endswith((".so", ".pyd"))}
     if sys.platform == "linux" and platform.machine() == "x86_64":  # hiredis loads on the function: bundled
         assert native == {f"hiredis/{path.name}" for path in Path(hiredis.__file__).parent.glob("*.so")}
     else:
         assert native == set()
-    assert f"lamed/__pycache__/store.{sys.implementation.cache_tag}.pyc" in names
+    assert f"lamed/store/__pycache__/results.{sys.implementation.cache_tag}.pyc" in names
     assert build_bundle().sha256 == bundle.sha256  # deterministic: an unchanged deploy is recognised
 
 

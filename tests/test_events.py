@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from lamed.events import (
+from lamed.core.errors import InvalidInput
+from lamed.core.events import (
     MAX_BATCH_EVENTS,
     MAX_BODY_BYTES,
     MAX_NAME_CHARS,
     MAX_UUID_CHARS,
     Event,
-    InvalidInput,
     event_from_mapping,
     parse_body,
 )

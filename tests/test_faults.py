@@ -17,10 +17,13 @@ import pytest
 import redis
 from conftest import http
 
-from lamed import runtime
-from lamed.embedded import RedisServer
-from lamed.events import Event
-from lamed.store import COUNTED, DUPLICATE, Contention, Store, StoreUnavailable, open_store
+from lamed.cli.embedded import RedisServer
+from lamed.core.counting import COUNTED, DUPLICATE
+from lamed.core.errors import Contention, StoreUnavailable
+from lamed.core.events import Event
+from lamed.core.settings import Settings
+from lamed.store.results import Store, open_store
+from lamed.web import runtime
 
 NAMESPACE = "faults"
 
@@ -58,7 +61,7 @@ def test_redis_killed_and_restarted_with_aof_always_loses_nothing_acknowledged(t
     answer survives the restart; the rest are resent and counted once."""
     server = RedisServer(tmp_path / "redis", persistent=True, extra_args=["--appendfsync", "always"]).start()
     try:
-        store = open_store(server.url, 0.5)
+        store = open_store(Settings(redis_url=server.url, redis_timeout_seconds=0.5))
         experiments = [f"restart {i}" for i in range(4)]
         acknowledged: list = []
         refused: Counter = Counter()
@@ -151,7 +154,7 @@ def test_hanging_redis_gives_503_within_budget_stays_responsive_and_recovers(pau
 def test_watch_error_storm_is_bounded_and_counts_exactly(settings):
     """Eight writers race on the same events with one WATCH attempt each:
     losers get Contention (a 503), resend, and nothing counts twice."""
-    stores = [open_store(settings.redis_url, 0.5, watch_retries=1) for _ in range(8)]
+    stores = [open_store(settings.replace(redis_timeout_seconds=0.5, watch_retries=1)) for _ in range(8)]
     events = [_event("storm", f"user {i}", "AB"[i % 2]) for i in range(400)]
     refused: Counter = Counter()
     outcomes: list = []
@@ -182,11 +185,10 @@ def test_contention_is_a_503_with_retry_after(fake_store, monkeypatch):
 
     from app import app
 
-    def every_exec_lost(*args):  # a transaction's steps, whose EXEC another writer always foils
-        yield
-        return None
+    def every_exec_lost(connection, new):  # another writer always foils the EXEC
+        return False
 
-    monkeypatch.setattr(fake_store.tracker, "_count", every_exec_lost)
+    monkeypatch.setattr(fake_store.tracker, "_commit", every_exec_lost)
     with Client(app) as client:
         response = client.http.get("/track?experiment=e&variant=A&event=participate&uuid=u")
     assert response.status_code == 503

@@ -12,9 +12,13 @@ from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lamed import keys, runtime
-from lamed.events import FIELDS, MAX_NAME_CHARS, Event, InvalidInput, event_from_mapping, parse_body
-from lamed.store import COUNTED, Limits, open_store
+from lamed.core import keys
+from lamed.core.counting import COUNTED
+from lamed.core.errors import InvalidInput
+from lamed.core.events import FIELDS, MAX_NAME_CHARS, Event, event_from_mapping, parse_body
+from lamed.core.settings import Settings
+from lamed.store.results import open_store
+from lamed.web import runtime
 
 # Names Alephbet users write, and names built to break a key schema.
 tricky = st.sampled_from(
@@ -50,7 +54,7 @@ def test_body_parser_never_raises_anything_but_invalid_input(raw):
 def test_names_round_trip_exactly_and_touch_no_other_key(redis_url, identities):
     client = redis.Redis.from_url(redis_url)
     client.flushall()
-    store = open_store(redis_url)
+    store = open_store(Settings(redis_url=redis_url))
     events = [Event(ns, exp, variant, goal, "u") for ns, exp, variant, goal in identities]
     store.track_many(events)
     expected: dict = {}
@@ -60,11 +64,14 @@ def test_names_round_trip_exactly_and_touch_no_other_key(redis_url, identities):
         assert set(store.experiment(namespace, experiment).totals) == pairs
         assert experiment in store.experiment_names(namespace)
     assert set(store.namespaces()) == {namespace for namespace, _ in expected}
-    allowed = {keys.NAMESPACES}
+    allowed = {keys.DEFAULT_KEYS.namespaces}
     for namespace, experiment in expected:
-        allowed |= {keys.counts_key(namespace, experiment), keys.variants_key(namespace, experiment)}
-        allowed.add(keys.experiments_key(namespace))
-    flags = {keys.flag(event).compact for event in events}
+        allowed |= {
+            keys.DEFAULT_KEYS.counts_key(namespace, experiment),
+            keys.DEFAULT_KEYS.variants_key(namespace, experiment),
+        }
+        allowed.add(keys.DEFAULT_KEYS.experiments_key(namespace))
+    flags = {keys.DEFAULT_KEYS.flag(*event) for event in events}
     assert set(client.keys("*")) == allowed | flags
     client.close()
     store.client.close()
@@ -110,5 +117,5 @@ def test_name_length_limit_is_a_400(limited_client):
 
 
 def test_limits_are_settings_with_defaults():
-    assert Limits() == Limits(experiments_per_namespace=1000, variants_per_experiment=50)
-    assert runtime.Settings().max_experiments_per_namespace == 1000
+    assert Settings().max_experiments_per_namespace == 1000
+    assert Settings().max_variants_per_experiment == 50

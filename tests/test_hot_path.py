@@ -7,9 +7,9 @@ import sys
 
 import redis
 
-from lamed.events import Event
-from lamed.gateway import proxy_event
-from lamed.resp import Connection
+from lamed.core.connection import Connection
+from lamed.core.events import Event
+from lamed.web.gateway import proxy_event
 
 
 def command_calls(client) -> dict:
@@ -73,25 +73,31 @@ def test_duplicate_costs_three_commands_two_round_trips(store, redis_url, monkey
     assert len(writes) == 2
 
 
-def test_a_batch_of_100_waits_two_round_trips_for_two_transactions_side_by_side(store, monkeypatch):
+def test_a_batch_of_100_costs_two_round_trips_on_one_connection(store, redis_url, monkeypatch):
     store.track(Event("ns", "e", "a", "participate", "registered"))
+    observer = redis.Redis.from_url(redis_url)
+    before = command_calls(observer)
     writes = count_round_trips(monkeypatch)
     outcomes = store.track_many([Event("ns", "e", "a", "participate", f"b{i}") for i in range(100)])
     assert outcomes == ["counted"] * 100
-    connections = [connection for connection, _ in writes]
-    assert len(set(connections)) == 2  # 50 events per transaction, each on its own connection
-    assert connections == connections[:2] * 2  # both first requests go out before either second one
+    assert len(writes) == 2 and len({connection for connection, _ in writes}) == 1  # one transaction
+    spent = delta(before, command_calls(observer))
+    spent.pop("cmdstat_info", None)
+    assert spent == {
+        "cmdstat_watch": 1, "cmdstat_mget": 1, "cmdstat_multi": 1, "cmdstat_set": 100,
+        "cmdstat_hincrby": 1, "cmdstat_exec": 1,
+    }  # fmt: skip
 
 
-def test_a_batch_of_500_holds_at_most_four_connections(store, redis_url, monkeypatch):
+def test_a_batch_of_500_runs_five_transactions_on_one_connection(store, redis_url, monkeypatch):
     store.track(Event("ns", "e", "a", "participate", "registered"))
     observer = redis.Redis.from_url(redis_url)
     connections_before = observer.info("stats")["total_connections_received"]
     writes = count_round_trips(monkeypatch)
     assert store.track_many([Event("ns", "e", "a", "participate", f"c{i}") for i in range(500)]) == ["counted"] * 500
-    assert len(writes) == 20  # 10 transactions of 50, two requests each
-    assert len({connection for connection, _ in writes}) == 4
-    assert observer.info("stats")["total_connections_received"] - connections_before <= 3  # one was open already
+    assert len(writes) == 10  # 5 transactions of 100, two requests each
+    assert len({connection for connection, _ in writes}) == 1
+    assert observer.info("stats")["total_connections_received"] == connections_before
     assert store.experiment("ns", "e").count("participate", "a") == 501
 
 

@@ -10,12 +10,14 @@ import sys
 
 import pytest
 
-from lamed import runtime
-from lamed.application import create_app
-from lamed.definitions import DefinitionStore, definition_from_dict
-from lamed.gateway import proxy_event
-from lamed.lambda_handler import handler
-from lamed.settings import Settings
+from lamed.core import keys
+from lamed.core.definitions import definition_from_dict
+from lamed.core.settings import Settings
+from lamed.store.definitions import DefinitionStore
+from lamed.web import runtime
+from lamed.web.application import create_app
+from lamed.web.gateway import proxy_event
+from lamed.web.lambda_handler import handler
 
 GOOD = {"experiment": "e", "variant": "a", "event": "participate"}
 JSON = {"Content-Type": "application/json"}
@@ -53,7 +55,7 @@ def strip_uuid(response: dict, uuid: str) -> dict:
 @pytest.fixture
 def paused(store):
     definition = definition_from_dict("paused", {"variants": {"a": 1, "b": 1}, "status": "paused"})
-    DefinitionStore(store.client).put("alephbet", definition)
+    DefinitionStore(store.client, keys.DEFAULT_KEYS).put("alephbet", definition)
 
 
 def test_the_fast_path_answers_exactly_as_the_chalice_route(store, paused):
@@ -69,7 +71,7 @@ def test_the_fast_path_answers_exactly_as_the_chalice_route(store, paused):
 
 
 def test_redis_down_and_bad_config_answer_as_the_chalice_route(redis_server):
-    from lamed.embedded import free_port
+    from lamed.cli.embedded import free_port
 
     for config in (Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"), Settings(redis_url="redis://h:x")):
         runtime.install(config)

@@ -1,4 +1,4 @@
-"""The tracking path's lean Redis connection (lamed.resp): the reply parser
+"""The tracking path's lean Redis connection (lamed.core.connection): the reply parser
 against every RESP2 shape split at every byte, and real redis-servers with a
 password, a database number, a Unix socket, a dropped connection and a hang."""
 
@@ -13,22 +13,15 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lamed import runtime
-from lamed.embedded import RedisServer
-from lamed.events import Event
-from lamed.resp import (
-    Address,
-    Connection,
-    ProtocolError,
-    PythonReader,
-    ReplyError,
-    address_from_url,
-    new_reader,
-    pack,
-    pack_all,
-    pack_keys,
-)
-from lamed.settings import Settings, SettingsError
+from lamed.cli.embedded import RedisServer
+from lamed.core.connection import Connection
+from lamed.core.errors import ProtocolError, ReplyError, SettingsError, StoreUnavailable
+from lamed.core.events import Event
+from lamed.core.protocol import PythonReader, new_reader, pack, pack_all
+from lamed.core.redis_url import connection_options
+from lamed.core.settings import Settings
+from lamed.store.results import open_store
+from lamed.web import runtime
 
 # -- the parser -------------------------------------------------------------
 
@@ -80,7 +73,7 @@ PARSERS = {"python": False, "hiredis": True}
 def connection_reading(data: bytes, chunk: int, use_hiredis: bool = False) -> tuple:
     """A Connection whose socket delivers ``data`` in pieces of ``chunk`` bytes."""
     ours, theirs = socket.socketpair()
-    connection = Connection(Address(), 1.0, use_hiredis)
+    connection = Connection(connection_options("redis://127.0.0.1", 1.0), use_hiredis)
     ours.settimeout(1.0)
     connection._sock = ours
 
@@ -143,30 +136,13 @@ def test_pack_is_resp():
     assert pack_all([("SADD", b"k", "\u00e9", 7)]) == b"*4\r\n$4\r\nSADD\r\n$1\r\nk\r\n$2\r\n\xc3\xa9\r\n$1\r\n7\r\n"
 
 
-@given(
-    columns=st.lists(
-        st.integers(min_value=0, max_value=20).flatmap(
-            lambda size: st.lists(st.binary(min_size=size, max_size=size), max_size=5)
-        ),
-        max_size=3,
-    )
-)
-def test_pack_keys_packs_columns_as_pack_packs_the_keys(columns):
-    assert pack_keys(b"MGET", *columns) == pack(b"MGET", *[key for column in columns for key in column])
-
-
-def test_pack_keys_refuses_a_column_of_mixed_lengths():
-    with pytest.raises(ValueError):
-        pack_keys(b"MGET", [b"abc", b"abcd", b"ab"])  # as long in all as three 3-byte keys
-
-
 @pytest.mark.parametrize("use_hiredis", PARSERS.values(), ids=PARSERS.keys())
 @pytest.mark.parametrize("chunk", [1, 7, 4096])
 def test_a_transactions_replies_are_read_whatever_the_split(use_hiredis, chunk):
     queued = b"+OK\r\n" + b"+QUEUED\r\n" * 40
     connection, writer, theirs = connection_reading(queued + b"*2\r\n:1\r\n:2\r\n", chunk, use_hiredis)
     try:
-        connection.read_many(41)
+        assert [connection.read() for _ in range(41)] == [b"OK"] + [b"QUEUED"] * 40
         assert connection.read() == [1, 2]
     finally:
         writer.join()
@@ -175,13 +151,14 @@ def test_a_transactions_replies_are_read_whatever_the_split(use_hiredis, chunk):
 
 
 @pytest.mark.parametrize("use_hiredis", PARSERS.values(), ids=PARSERS.keys())
-def test_an_error_among_a_transactions_replies_is_raised_after_all_are_read(use_hiredis):
+def test_an_error_among_a_transactions_replies_is_raised_and_the_stream_stays_in_step(use_hiredis):
     replies = b"+OK\r\n+QUEUED\r\n-ERR wrong type\r\n+QUEUED\r\n:5\r\n"
     connection, writer, theirs = connection_reading(replies, 3, use_hiredis)
     try:
+        assert [connection.read(), connection.read()] == [b"OK", b"QUEUED"]
         with pytest.raises(ReplyError, match="wrong type"):
-            connection.read_many(4)
-        assert connection.read() == 5  # the stream stays in step
+            connection.read()
+        assert [connection.read(), connection.read()] == [b"QUEUED", 5]  # the stream stays in step
     finally:
         writer.join()
         connection.close()
@@ -204,7 +181,7 @@ def test_an_error_among_a_transactions_replies_is_raised_after_all_are_read(use_
     ],
 )
 def test_urls_read_as_redis_py_reads_them(url, where):
-    address = address_from_url(url)
+    address = connection_options(url, 0.5)
     found = (address.host, address.port, address.path, address.tls, address.username, address.password, address.db)
     assert found == where
     pool = redis.ConnectionPool.from_url(url).connection_kwargs  # the same reading as redis-py's
@@ -216,7 +193,7 @@ def test_urls_read_as_redis_py_reads_them(url, where):
 )
 def test_bad_urls_are_refused(url):
     with pytest.raises(ValueError):
-        address_from_url(url)
+        connection_options(url, 0.5)
 
 
 def test_a_bad_url_is_a_settings_error_not_a_crash():
@@ -286,26 +263,11 @@ def test_big_replies_arrive_whole(redis_url):
 
 def test_the_tracking_protocol_runs_on_the_python_parser(redis_url, monkeypatch):
     """As in a Lambda bundle, which holds no compiled extensions."""
-    monkeypatch.setattr("lamed.resp._HiredisReader", None)
+    monkeypatch.setattr("lamed.core.protocol._HiredisReader", None)
     tracker = runtime.build_tracker(Settings(redis_url=redis_url))
     events = [Event("ns", "exp", "a", "participate", f"u{n}") for n in range(50)]
     assert tracker.track_many(events + events[:3]) == ["counted"] * 50 + ["duplicate"] * 3
     assert type(tracker.nodes.checkout(b"x")._reader) is PythonReader
-
-
-@given(sequence=st.lists(replies, min_size=1, max_size=6), cut=st.integers(min_value=0, max_value=2000))
-def test_many_replies_at_once_are_the_replies_one_by_one(sequence, cut):
-    data = b"".join(encode(reply) for reply in sequence)
-    one_by_one, at_once = PythonReader(), PythonReader()
-    one_by_one.feed(data)
-    expected_replies = [comparable(one_by_one.gets()) for _ in sequence]
-    at_once.feed(data[:cut])
-    found = at_once.gets_many(len(sequence))
-    if found is False:  # incomplete: nothing consumed, the rest completes it
-        at_once.feed(data[cut:])
-        found = at_once.gets_many(len(sequence))
-    assert comparable(found) == expected_replies
-    assert not at_once.has_data()
 
 
 @pytest.mark.parametrize("track_mode", ["watch", "lua"])
@@ -315,7 +277,7 @@ def test_a_counter_that_fails_inside_the_transaction_loses_no_event(redis_url, m
     HINCRBY fail after SET stored the flag. That event must stay countable
     (a 503 now, counted once the key is fixed); the others are counted once."""
     if not use_hiredis:
-        monkeypatch.setattr("lamed.resp._HiredisReader", None)
+        monkeypatch.setattr("lamed.core.protocol._HiredisReader", None)
     tracker = runtime.build_tracker(Settings(redis_url=redis_url, track_mode=track_mode))
     good, broken = Event("ns", "good", "a", "participate", "u1"), Event("ns", "broken", "a", "participate", "u1")
     tracker.track_many([Event("ns", "good", "a", "participate", "w"), Event("ns", "broken", "a", "participate", "w")])
@@ -335,12 +297,13 @@ def test_a_counter_that_fails_inside_the_transaction_loses_no_event(redis_url, m
 
 
 @pytest.mark.parametrize("track_mode", ["watch", "lua"])
-def test_a_failing_transaction_among_those_side_by_side_loses_no_event(redis_url, track_mode):
-    """A batch of 100 runs as four transactions of 25 at once; the third
-    one's counter fails. The batch is a 503 and its connections are dropped;
-    the retry counts the third one's events, the rest are duplicates."""
+def test_a_failing_transaction_among_a_batchs_transactions_loses_no_event(redis_url, track_mode, monkeypatch):
+    """A batch of 100 runs as four transactions of 25, one after the other;
+    the third one's counter fails. The batch is a 503 and its connection is
+    dropped; the retry counts the third and fourth ones' events (the fourth
+    never ran), the first two are duplicates."""
+    monkeypatch.setattr("lamed.core.counting.TRANSACTION_EVENTS", 25)
     tracker = runtime.build_tracker(Settings(redis_url=redis_url, track_mode=track_mode))
-    tracker.transaction_events = 25
     batch = [Event("ns", "fine", "a", "participate", f"u{n}") for n in range(100)]
     batch[50:75] = [Event("ns", "broken", "a", "participate", f"u{n}") for n in range(25)]
     tracker.track_many([Event("ns", name, "a", "participate", "w") for name in ("fine", "broken")])
@@ -351,13 +314,14 @@ def test_a_failing_transaction_among_those_side_by_side_loses_no_event(redis_url
     with pytest.raises(runtime.StoreUnavailable):
         tracker.track_many(batch)
     observer.delete(broken_key)
-    assert tracker.track_many(batch) == ["duplicate"] * 50 + ["counted"] * 25 + ["duplicate"] * 25
+    assert tracker.track_many(batch) == ["duplicate"] * 50 + ["counted"] * 50
     counts = {key: observer.hgetall(key) for key in observer.scan_iter(match=b"lamed:*:counts:*")}
     assert sorted(sum(int(value) for value in fields.values()) for fields in counts.values()) == [25, 76]
 
 
-def _self_signed(directory) -> tuple:
-    """A certificate for 127.0.0.1 and its key, made with cryptography (a moto dependency)."""
+def _self_signed(directory, host_name: str | None = None) -> tuple:
+    """A certificate for 127.0.0.1 (or for ``host_name`` only) and its key,
+    made with cryptography (a moto dependency)."""
     import datetime
     import ipaddress
 
@@ -366,6 +330,7 @@ def _self_signed(directory) -> tuple:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
+    subject = x509.DNSName(host_name) if host_name else x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lamed test")])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -377,7 +342,7 @@ def _self_signed(directory) -> tuple:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.SubjectAlternativeName([subject]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )
@@ -390,13 +355,13 @@ def _self_signed(directory) -> tuple:
 
 
 def test_tls_with_a_verified_certificate_and_without(tmp_path):
-    from lamed.embedded import free_port
+    from lamed.cli.embedded import free_port
 
     cert, key = _self_signed(tmp_path)
     tls_port = free_port()
     tls = ["--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key)]
     with RedisServer(extra_args=[*tls, "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]):
-        verified = f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={cert}&ssl_check_hostname=true"
+        verified = f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={cert}"  # the host name too, by default
         tracker = runtime.build_tracker(Settings(redis_url=verified))
         assert tracker.track(Event("ns", "exp", "a", "participate", "u1")) == "counted"
         unverified = runtime.build_tracker(Settings(redis_url=f"rediss://127.0.0.1:{tls_port}/0?ssl_cert_reqs=none"))
@@ -404,3 +369,39 @@ def test_tls_with_a_verified_certificate_and_without(tmp_path):
         untrusted = runtime.build_tracker(Settings(redis_url=f"rediss://127.0.0.1:{tls_port}/0"))
         with pytest.raises(runtime.StoreUnavailable):  # self-signed, not in the system's trust store
             untrusted.track(Event("ns", "exp", "a", "participate", "u2"))
+
+
+def _tls_server(tmp_path, host_name: str | None = None) -> tuple:
+    from lamed.cli.embedded import free_port
+
+    cert, key = _self_signed(tmp_path, host_name)
+    tls_port = free_port()
+    tls = ["--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+    server = RedisServer(extra_args=[*tls, "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"])
+    return server, f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={cert}"
+
+
+def _both_paths(url: str) -> list:
+    """The track path's lean connection and redis-py's client, from one URL."""
+    store = open_store(Settings(redis_url=url))
+    return [
+        lambda: store.tracker.track(Event("ns", "exp", "a", "participate", "u1")),
+        store.namespaces,
+    ]
+
+
+def test_a_certificate_for_another_host_is_refused_by_both_paths_unless_the_url_opts_out(tmp_path):
+    server, url = _tls_server(tmp_path, host_name="cache.example")  # trusted CA, another name
+    with server:
+        for attempt in _both_paths(url):
+            with pytest.raises(StoreUnavailable, match="(?i)hostname|match|certificate"):
+                attempt()
+        for attempt in _both_paths(url + "&ssl_check_hostname=false"):
+            attempt()  # the operator's explicit choice: accepted
+
+
+def test_a_certificate_for_the_right_host_is_accepted_by_both_paths(tmp_path):
+    server, url = _tls_server(tmp_path)
+    with server:
+        for attempt in _both_paths(url):
+            attempt()

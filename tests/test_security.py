@@ -9,7 +9,7 @@ import pytest
 from conftest import API_KEY, http
 
 from app import app
-from lamed.routes import http as routes_http
+from lamed.web.routes import http as routes_http
 
 # The routes a browser on any site calls (Alephbet's tracking, assignment).
 PUBLIC_CORS_ROUTES = {"/track", "/assign"}

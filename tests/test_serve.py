@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import http
 
-from lamed.embedded import free_port
+from lamed.cli.embedded import free_port
 
 LAMED = str(Path(sys.executable).parent / "lamed")
 

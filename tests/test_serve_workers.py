@@ -22,10 +22,10 @@ from urllib.parse import quote, urlencode
 import pytest
 from conftest import API_KEY, http
 
-from lamed.embedded import free_port
-from lamed.store import connect
+from lamed.cli.embedded import free_port
+from lamed.store.redis_client import connect
 
-SERVE = [sys.executable, "-c", "from lamed.cli import main; main()", "serve"]
+SERVE = [sys.executable, "-c", "from lamed.cli.main import main; main()", "serve"]
 
 
 def _children(pid: int) -> list[int]:
@@ -147,7 +147,7 @@ def test_embedded_redis_is_started_once_by_the_parent(tmp_path):
 
 
 def test_without_gunicorn_falls_back_to_the_threaded_server(redis_url):
-    hide_gunicorn = "import sys; sys.modules['gunicorn'] = None; from lamed.cli import main; main()"
+    hide_gunicorn = "import sys; sys.modules['gunicorn'] = None; from lamed.cli.main import main; main()"
     env = {**os.environ, "LAMED_REDIS_URL": redis_url, "LAMED_API_KEY": API_KEY}
     served = Served(env, workers=4, serve=[sys.executable, "-c", hide_gunicorn, "serve"])
     try:

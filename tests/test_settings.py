@@ -5,7 +5,8 @@ import stat
 
 import pytest
 
-from lamed.settings import Settings, SettingsError, load_settings, write_config_file
+from lamed.core.errors import SettingsError
+from lamed.core.settings import Settings, load_settings, write_config_file
 
 
 def test_defaults_without_file_or_env(tmp_path):
@@ -46,7 +47,7 @@ def test_env_values_are_coerced(tmp_path):
         ({"LAMED_UUID_EXPIRY_SECONDS": "soon"}, "uuid_expiry_seconds must be an integer"),
         ({"LAMED_UUID_EXPIRY_SECONDS": "0"}, "uuid_expiry_seconds must be at least 1"),
         ({"LAMED_REDIS_URL": "localhost:6379"}, "redis_url must start with"),
-        ({"LAMED_API_KEY": "short"}, "api_key must be at least 16"),
+        ({"LAMED_API_KEY": "short"}, "api_key must be at least 20"),
         ({"LAMED_REDIS_TIMEOUT_SECONDS": "0"}, "redis_timeout_seconds"),
         ({"LAMED_TRACK_PATHS": "nope"}, "track path"),
     ],

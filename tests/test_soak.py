@@ -81,7 +81,7 @@ def _client(base_url: str, worker: int, seconds: float) -> tuple:
 def _start_server(redis_url: str) -> tuple:
     env = {**os.environ, "LAMED_REDIS_URL": redis_url, "LAMED_API_KEY": API_KEY, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from lamed.cli import main; main()", "serve", "--port", "0"],
+        [sys.executable, "-c", "from lamed.cli.main import main; main()", "serve", "--port", "0"],
         env=env,
         stdout=subprocess.PIPE,
         text=True,
@@ -135,9 +135,10 @@ def test_soak_counts_exactly_with_flat_memory(redis_url):
 
 
 def _counts(redis_url: str) -> Counter:
-    from lamed.store import open_store
+    from lamed.core.settings import Settings
+    from lamed.store.results import open_store
 
-    store = open_store(redis_url)
+    store = open_store(Settings(redis_url=redis_url))
     counts: Counter = Counter()
     for experiment in store.results("alephbet", store.experiment_names("alephbet")):
         for (event, variant), value in experiment.totals.items():

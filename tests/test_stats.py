@@ -1,4 +1,4 @@
-"""lamed.stats against independent references (scipy; test-only dependency).
+"""lamed.dashboard.stats against independent references (scipy; test-only dependency).
 
 Tolerances: frequentist figures must match to 1e-9 *relative*, with an
 absolute floor of 1e-12 for values at or near 0 (FREQ).  Bayesian figures
@@ -16,7 +16,7 @@ import pytest
 from scipy import integrate, special
 from scipy import stats as sps
 
-from lamed import stats
+from lamed.dashboard import stats
 
 FREQ = {"rel": 1e-9, "abs": 1e-12}
 BAYES = 1e-6

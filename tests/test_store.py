@@ -5,9 +5,9 @@ import calendar
 
 import pytest
 
-from lamed import keys
-from lamed.events import Event
-from lamed.store import COUNTED, DUPLICATE
+from lamed.core import keys
+from lamed.core.counting import COUNTED, DUPLICATE
+from lamed.core.events import Event
 
 
 @pytest.fixture(params=["fakeredis", "redis-server"])
@@ -101,15 +101,14 @@ def test_delete_leaves_other_experiments_alone(any_store):
 
 def test_flag_expires_after_uuid_expiry(store):
     store.track(ev("a"))
-    flag = keys.flag(ev("a"))
-    assert store.client.get(flag.compact) == flag.value
-    assert 86390 < store.client.ttl(flag.compact) <= 86400
+    flag = keys.DEFAULT_KEYS.flag(*ev("a"))
+    assert store.client.get(flag) == b"1"
+    assert 86390 < store.client.ttl(flag) <= 86400
 
 
 def test_short_expiry_lets_an_old_uuid_count_again(store):
-    store.uuid_expiry_seconds = 1
     assert store.track(ev("a")) == COUNTED
-    store.client.pexpire(keys.flag(ev("a")).compact, 1)
+    store.client.pexpire(keys.DEFAULT_KEYS.flag(*ev("a")), 1)
     import time
 
     time.sleep(0.05)
@@ -118,9 +117,9 @@ def test_short_expiry_lets_an_old_uuid_count_again(store):
 
 def test_only_lamed_keys_are_written(store):
     store.track_many([ev("a"), ev("b", event="buy")])
-    flags = {keys.flag(event).compact for event in (ev("a"), ev("b", event="buy"))}
+    assert list(store.client.scan_iter())
     for key in store.client.scan_iter():
-        assert key.startswith(b"lamed:") or key in flags, key
+        assert key.startswith(b"lamed:"), key
 
 
 class _Interloper:
@@ -143,7 +142,7 @@ class _Interloper:
 
 
 def _interfered_once(store, settings, event):
-    from lamed.runtime import build_store
+    from lamed.web.runtime import build_store
 
     other = build_store(settings)
     pending = [lambda: other.track(event)]
@@ -164,9 +163,9 @@ def test_a_lost_watch_is_retried_and_the_event_counts_once(store, settings):
 
 
 def test_retries_are_bounded_then_contention(store, settings):
-    from lamed.store import Contention
+    from lamed.core.errors import Contention
 
-    store.tracker.watch_retries = 1
+    store.tracker.settings = store.tracker.settings.replace(watch_retries=1)
     event = ev("raced")
     _interfered_once(store, settings, event)
     with pytest.raises(Contention):
@@ -174,71 +173,51 @@ def test_retries_are_bounded_then_contention(store, settings):
     assert store.experiment("ns", "exp").count("participate", "red") == 1
 
 
-# -- the two forms of a flag (lamed.keys) ------------------------------------
-
-
-def test_a_compact_key_held_by_another_event_sends_the_flag_to_its_full_form(store):
-    event = ev("collides")
-    flag = keys.flag(event)
-    other_value = b"%d" % ((int(flag.value) + 1) % 10_000)
-    store.client.set(flag.compact, other_value, ex=600)  # another event's flag, 48-bit prefix collision
-    assert store.track(event) == COUNTED
-    assert store.client.get(flag.compact) == other_value  # not clobbered
-    assert store.client.get(flag.key) == b"1"
-    assert store.track(event) == DUPLICATE
-    assert store.experiment("ns", "exp").count("participate", "red") == 1
-
-
-def test_flags_written_in_the_full_form_before_still_count_as_seen(store):
-    event = ev("from before the compact form")
-    store.client.set(keys.flag(event).key, b"1", ex=600)
-    assert store.track(event) == DUPLICATE
-    assert store.experiment("ns", "exp").is_empty
+# -- flags that collide (a digest shortened to force it) ----------------------
 
 
 @pytest.mark.parametrize("track_mode", ["watch", "lua"])
-def test_compact_key_collisions_inside_a_batch_still_count_each_event_once(settings, monkeypatch, track_mode):
-    """One-byte compact keys (256 of them) make 300 events collide often, in
-    the same batch and across batches; each is still counted exactly once."""
-    from lamed.runtime import build_store
+def test_colliding_flags_inside_a_batch_count_once_per_distinct_digest(settings, monkeypatch, track_mode):
+    """One-byte digests (at most 256 flags) make 300 events collide often,
+    in the same batch and across batches: the counts equal the number of
+    distinct flags, never more."""
+    from lamed.web.runtime import build_store
 
-    monkeypatch.setattr(keys, "COMPACT_FLAG_BYTES", 1)
+    monkeypatch.setattr(keys, "FLAG_DIGEST_BYTES", 1)
     store = build_store(settings.replace(track_mode=track_mode))
     events = [ev(f"crowded {n}") for n in range(300)]
-    flags = [keys.flag(event) for event in events]
-    assert len({flag.compact for flag in flags}) < 256  # collisions, surely
-    assert len({(flag.compact, flag.value) for flag in flags}) == 300  # but no two events share both
-    assert store.track_many(events[:150]) == [COUNTED] * 150
-    assert store.track_many(events) == [DUPLICATE] * 150 + [COUNTED] * 150
+    distinct = len({keys.DEFAULT_KEYS.flag(*event) for event in events})
+    assert distinct < 256  # collisions, surely
+    first = store.track_many(events[:150])
+    second = store.track_many(events)
     assert store.track_many(events[::-1]) == [DUPLICATE] * 300
-    assert store.experiment("ns", "exp").count("participate", "red") == 300
-    full_forms = [flag.key for flag in flags if store.client.exists(flag.key)]
-    assert 0 < len(full_forms) < 300
+    assert first.count(COUNTED) + second.count(COUNTED) == distinct
+    assert store.experiment("ns", "exp").count("participate", "red") == distinct
 
 
 @pytest.mark.parametrize("track_mode", ["watch", "lua"])
-def test_concurrent_writers_on_colliding_compact_keys_count_each_event_once(settings, monkeypatch, track_mode):
-    """Eight processes' worth of trackers send the same 200 events, in
-    different orders and batch sizes, with one-byte compact keys: writers of
-    one event race on its compact key, on its full key, or on both. Batches
-    are split into transactions of 1 to 3 events, run side by side."""
+def test_concurrent_writers_on_colliding_flags_count_once_per_distinct_digest(settings, monkeypatch, track_mode):
+    """Eight trackers send the same 200 events, in different orders and
+    batch sizes, with one-byte digests and transactions of 1 to 3 events:
+    writers race on shared flags; the count is the number of distinct flags."""
     import random
     from concurrent.futures import ThreadPoolExecutor
 
-    from lamed.runtime import build_tracker
+    from lamed.web.runtime import build_tracker
 
-    monkeypatch.setattr(keys, "COMPACT_FLAG_BYTES", 1)
+    monkeypatch.setattr(keys, "FLAG_DIGEST_BYTES", 1)
     config = settings.replace(track_mode=track_mode, watch_retries=100)
     events = [ev(f"raced {n}") for n in range(200)]
+    distinct = len({keys.DEFAULT_KEYS.flag(*event) for event in events})
 
     def send(seed: int) -> list:
         tracker, order = build_tracker(config), random.Random(seed).sample(events, len(events))
-        tracker.transaction_events = 1 + seed % 3
         size = 1 + seed % 7
         return [o for i in range(0, len(order), size) for o in tracker.track_many(order[i : i + size])]
 
     with ThreadPoolExecutor(8) as pool:
+        monkeypatch.setattr("lamed.core.counting.TRANSACTION_EVENTS", 3)
         outcomes = [o for found in pool.map(send, range(8)) for o in found]
-    assert outcomes.count(COUNTED) == 200
-    observer = build_tracker(config).read_hash(keys.counts_key("ns", "exp"))
-    assert sum(int(value) for value in observer.values()) == 200
+    assert outcomes.count(COUNTED) == distinct
+    observer = build_tracker(config).read_hash(keys.DEFAULT_KEYS.counts_key("ns", "exp"))
+    assert sum(int(value) for value in observer.values()) == distinct

@@ -9,9 +9,11 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from lamed.cli import main
-from lamed.definitions import DefinitionStore, definition_from_dict
-from lamed.events import Event
+from lamed.cli.main import main
+from lamed.core import keys
+from lamed.core.definitions import definition_from_dict
+from lamed.core.events import Event
+from lamed.store.definitions import DefinitionStore
 
 
 @pytest.fixture
@@ -33,7 +35,7 @@ def test_export_then_import_restores_counters_and_definitions(store, cli, tmp_pa
     for day, uuid in ((0, "u1"), (86400, "u2"), (86400, "u3")):
         store.track(Event("alephbet", "my a/b test", "A", "participate", uuid), now=1.7e9 + day)
     store.track(Event("other:ns", "exp {1}", "B", "buy", "u1"))
-    definitions = DefinitionStore(store.client)
+    definitions = DefinitionStore(store.client, keys.DEFAULT_KEYS)
     definitions.put("alephbet", definition_from_dict("my a/b test", {"variants": {"A": 1, "B": 1}}))
     before, defined = _snapshot(store), definitions.all()
     path = tmp_path / "backup.json"

@@ -8,9 +8,9 @@ import time
 import pytest
 from conftest import API_KEY, http
 
-from lamed import runtime
-from lamed.embedded import RedisServer
-from lamed.settings import Settings
+from lamed.cli.embedded import RedisServer
+from lamed.core.settings import Settings
+from lamed.web import runtime
 
 TRACK = "/track?experiment=e&variant=a&event=participate&uuid=u1"
 
@@ -25,7 +25,7 @@ def own_redis(tmp_path):
 @pytest.fixture
 def server_on(own_redis):
     """A live server whose Redis the test may stop and restart."""
-    from lamed.server import make_wsgi_server
+    from lamed.cli.serve import make_wsgi_server
 
     def start(redis_url):
         settings = Settings(redis_url=redis_url, api_key=API_KEY)
@@ -90,7 +90,7 @@ def test_hanging_redis_gives_503_within_about_a_second(server_on):
 
 
 def test_no_redis_configured_is_a_503_not_a_crash(server_on, monkeypatch):
-    from lamed.server import make_wsgi_server
+    from lamed.cli.serve import make_wsgi_server
 
     runtime.install(Settings(api_key=API_KEY))
     server = make_wsgi_server("127.0.0.1", 0)

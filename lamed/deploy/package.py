@@ -36,7 +36,8 @@ NATIVE_SPEEDUPS = ("hiredis",)
 # Never in the bundle: the operator's tools, and what Lambda does not run.
 FORBIDDEN_TOP_LEVEL = ("boto3", "botocore", "click")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-_SKIPPED_DIRS = {"__pycache__", "deploy"}
+# The operator's tools (lamed/cli, lamed/deploy) never ship in the bundle.
+_SKIPPED_DIRS = {"__pycache__", "cli", "deploy"}
 
 
 class PackageError(RuntimeError):

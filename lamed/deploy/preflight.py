@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from lamed.settings import Settings, SettingsError, load_settings
+from lamed.core.errors import SettingsError
+from lamed.core.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,9 @@ def run_checks() -> list[Check]:
 
 
 def _api_key_check(settings: Settings) -> Check:
-    from lamed.deploy.plan import MIN_GATEWAY_KEY_CHARS
-
-    if settings.api_key and len(settings.api_key) >= MIN_GATEWAY_KEY_CHARS:
+    if settings.api_key:  # its length is checked with the settings (MIN_API_KEY_CHARS)
         return Check("api key", True, f"set ({len(settings.api_key)} characters)")
-    return Check(
-        "api key", False, f"missing or shorter than {MIN_GATEWAY_KEY_CHARS} characters", "lamed configure --new-api-key"
-    )
+    return Check("api key", False, "missing", "lamed configure --new-api-key")
 
 
 def _aws_checks(configured_region: Optional[str]) -> list[Check]:
@@ -63,29 +60,32 @@ def _aws_account_check(region: str) -> Check:
 
 
 def _redis_check(settings: Settings) -> Check:
-    import redis
+    from lamed.core.errors import StoreUnavailable
 
     hint = "check redis_url, the network path, and that Redis is not read-only"
     if not settings.redis_url:
         return Check("redis", False, "no redis_url configured", "lamed configure --redis-url redis://host:6379/0")
     try:
-        _write_and_read_back(settings.redis_url)
-    except (redis.RedisError, OSError) as error:
-        return Check("redis", False, " ".join(str(error).split()) or type(error).__name__, hint)
+        _write_and_read_back(settings)
+    except StoreUnavailable as error:
+        return Check("redis", False, str(error), hint)
     return Check("redis", True, "reachable and writable from here")
 
 
-def _write_and_read_back(redis_url: str) -> None:
-    import redis
+def _write_and_read_back(settings: Settings) -> None:
+    """Through the client every other part of Lamed uses (the same URL
+    reading, TLS checks and timeouts; Redis Cluster too)."""
+    from lamed.core.errors import StoreUnavailable
+    from lamed.core.keys import KeySchema
+    from lamed.store.redis_client import connect, redis_trouble
 
-    from lamed import keys
-
-    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        key = keys.preflight_key()
-        client.set(key, b"1", ex=60)
-        if client.get(key) != b"1":
-            raise redis.RedisError("wrote a value and read back another one")
-        client.delete(key)
-    finally:
-        client.close()
+    key = KeySchema(settings.key_prefix).preflight
+    with redis_trouble():
+        client = connect(settings.redis_url or "", max(settings.redis_timeout_seconds, 2.0))
+        try:
+            client.set(key, b"1", ex=60)
+            if client.get(key) != b"1":
+                raise StoreUnavailable("wrote a value and read back another one")
+            client.delete(key)
+        finally:
+            client.close()

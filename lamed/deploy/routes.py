@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from lamed import runtime
-from lamed.gateway import proxy_event
-from lamed.settings import Settings
+from lamed.core.settings import Settings
+from lamed.web import runtime
+from lamed.web.gateway import proxy_event
 
 _REFUSED = (401, 403)
 _PROBE_KEY = "lamed-deploy-route-probe-key"
@@ -37,7 +37,7 @@ class ApiRoute:
 
 def api_routes(track_paths: Iterable[str] = ()) -> list[ApiRoute]:
     """Every route of the app, plus the extra track paths (same methods as /track)."""
-    from lamed.routes.tracking import TRACK_PATH
+    from lamed.web.tracking import TRACK_PATH
 
     # The very app object the Lambda handler serves (app.py), built once per process.
     app = importlib.import_module("app").app

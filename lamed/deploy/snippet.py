@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from lamed.routes.tracking import TRACK_PATH
+from lamed.web.tracking import TRACK_PATH
 
 DEFAULT_SCRIPT_SRC = "/js/alephbet.min.js"
 

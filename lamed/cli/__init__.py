@@ -1,0 +1,1 @@
+"""The `lamed` command: never in the Lambda bundle."""

@@ -1,0 +1,274 @@
+"""The operator's commands: configure, preflight, deploy, snippet, canary,
+promote, rollback. Each is thin: it reads settings, calls ``lamed.deploy``
+and prints. Every expected failure is one ``Error: ...`` line and exit 1.
+
+boto3 is imported only inside ``lamed.deploy``, when a command needs AWS, so
+``lamed --help`` and ``lamed serve`` stay quick."""
+
+from __future__ import annotations
+
+import functools
+import json
+import secrets
+import sys
+from typing import Any, Callable, Optional
+
+import click
+
+from lamed.cli import errors as cli_errors
+from lamed.core.errors import SettingsError
+from lamed.core.settings import default_config_path, load_settings, read_config_file, settings_from_mapping
+
+
+def _deploy_errors() -> tuple:
+    from lamed.deploy.aws import AwsError
+    from lamed.deploy.package import PackageError
+    from lamed.deploy.plan import PlanError
+
+    return (PlanError, AwsError, PackageError)
+
+
+def one_line_errors(command: Callable) -> Callable:
+    """Turns the errors an operator can fix, AWS's included, into one line."""
+
+    @functools.wraps(command)
+    def with_aws_errors(*args: Any, **kwargs: Any) -> Any:
+        from lamed.deploy.aws import aws_errors
+
+        with aws_errors():
+            return command(*args, **kwargs)
+
+    return cli_errors.one_line_errors(_deploy_errors)(with_aws_errors)
+
+
+def generate_api_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@click.command()
+@click.option("--redis-url", help="Redis URL the function uses, e.g. redis://host:6379/0.")
+@click.option("--api-key", help="API key for results, delete and the dashboard (20+ characters).")
+@click.option("--new-api-key", is_flag=True, help="Generate a new random API key.")
+@click.option("--region", "aws_region", help="AWS region to deploy to.")
+@click.option("--namespace", help="Default namespace for the JS snippet.")
+@click.option("--track-path", "track_paths", multiple=True, help="Extra path served like /track (repeatable).")
+@click.option("--uuid-expiry-seconds", type=int, help="How long a uuid is remembered to drop duplicates.")
+@click.option("--deploy-name", help="Name of the Lambda function, API and other AWS resources.")
+@click.option("--edit/--no-edit", default=None, help="Open the config in $EDITOR (default: when no flag is given).")
+@one_line_errors
+def configure(new_api_key: bool, edit: Optional[bool], **flags: Any) -> None:
+    """Create or edit ~/.lamed/config.json (readable by you only)."""
+    from lamed.core.settings import write_config_file
+
+    path = default_config_path()
+    values = read_config_file(path)
+    given = {name: value for name, value in flags.items() if value not in (None, ())}
+    values.update({name: list(value) if name == "track_paths" else value for name, value in given.items()})
+    if new_api_key or not values.get("api_key"):
+        values["api_key"] = generate_api_key()
+    if edit or (edit is None and not given and not new_api_key and sys.stdin.isatty()):
+        values = _edited(values)
+    settings_from_mapping(values, source=str(path))  # refuse to write an invalid config
+    write_config_file(path, values)
+    click.echo(f"Wrote {path}")
+    for name in sorted(values):
+        click.echo(f"  {name}: {values[name]}")
+
+
+def _edited(values: dict) -> dict:
+    text = click.edit(json.dumps(values, indent=2, sort_keys=True) + "\n", extension=".json")
+    if text is None:
+        return values
+    try:
+        edited = json.loads(text)
+    except ValueError as error:
+        raise SettingsError(f"the edited config is not valid JSON: {error}") from None
+    if not isinstance(edited, dict):
+        raise SettingsError("the edited config must be a JSON object")
+    return edited
+
+
+@click.command()
+def preflight() -> None:
+    """Check AWS credentials and region, Redis and the config; exit 1 if any fails."""
+    from lamed.deploy.preflight import run_checks
+
+    checks = run_checks()
+    for check in checks:
+        click.echo(check.line())
+    if not all(check.ok for check in checks):
+        sys.exit(1)
+
+
+def _canary_percent(ctx: click.Context, param: click.Parameter, value: Optional[float]) -> Optional[float]:
+    from lamed.deploy.plan import PlanError, check_canary
+
+    try:
+        return None if value is None else check_canary(value)
+    except PlanError as error:
+        raise click.BadParameter(str(error).removeprefix("--canary ")) from None
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option(
+    "--canary", type=float, metavar="P", callback=_canary_percent, help="Send P% (0.1-50) to the new version."
+)
+@one_line_errors
+def deploy(dry_run: bool, canary: Optional[float]) -> None:
+    """Package the app and create or update everything on AWS."""
+    from lamed.deploy.aws import Aws, resolve_region
+    from lamed.deploy.deployer import deploy as run_deploy
+    from lamed.deploy.package import build_bundle
+    from lamed.deploy.plan import build_plan, describe
+
+    settings = load_settings()
+    plan = build_plan(settings, resolve_region(settings.aws_region), canary)
+    bundle = build_bundle()
+    if dry_run:
+        click.echo(f"Plan (dry run, nothing changed; bundle {bundle.size / 1024:.0f} KiB):")
+        for line in describe(plan):
+            click.echo(f"  {line}")
+        return
+    deployment = run_deploy(Aws(plan.region), plan, bundle, settings.api_key, lambda step: click.echo(f"✓ {step}"))
+    _remember_endpoint(deployment.endpoint)
+    click.echo(f"\nEndpoint: {deployment.endpoint}")
+    for route in plan.routes:
+        click.echo(f"  {deployment.endpoint}{route.path}")
+    click.echo(f"\n{_snippet_text(settings, deployment.endpoint, None)}")
+
+
+def _remember_endpoint(endpoint: str) -> None:
+    """Saved as ``api_url`` in the config, where `lamed dashboard` looks."""
+    from lamed.core.settings import write_config_file
+
+    path = default_config_path()
+    values = read_config_file(path)
+    if values.get("api_url") != endpoint:
+        write_config_file(path, {**values, "api_url": endpoint})
+
+
+def _snippet_text(settings: Any, endpoint: str, script_src: Optional[str]) -> str:
+    from lamed.deploy.snippet import DEFAULT_SCRIPT_SRC, alephbet_snippet, track_url
+
+    url = track_url(endpoint, settings.track_paths)
+    return alephbet_snippet(url, settings.namespace, script_src or DEFAULT_SCRIPT_SRC)
+
+
+@click.command()
+@click.option("--url", help="Base URL of a server (e.g. from `lamed serve`) instead of the AWS deployment.")
+@click.option("--script-src", help="Where your page loads alephbet.min.js from.")
+@click.option("--experiment", help="Build the experiment from its definition (`lamed experiments`).")
+@one_line_errors
+def snippet(url: Optional[str], script_src: Optional[str], experiment: Optional[str]) -> None:
+    """Print the Alephbet snippet for the current deployment."""
+    settings = load_settings()
+    if experiment:
+        from lamed.cli.experiments import definition_snippet
+        from lamed.deploy.snippet import track_url
+
+        endpoint = url or _deployed_endpoint(settings)
+        click.echo(definition_snippet(experiment, track_url(endpoint, settings.track_paths)))
+        return
+    click.echo(_snippet_text(settings, url or _deployed_endpoint(settings), script_src))
+
+
+def _deployed_endpoint(settings: Any) -> str:
+    from lamed.deploy.api import endpoint_url, find_rest_api
+    from lamed.deploy.aws import Aws, AwsError, resolve_region
+    from lamed.deploy.plan import deploy_names
+
+    names = deploy_names(settings)
+    aws = Aws(resolve_region(settings.aws_region))
+    api_id = find_rest_api(aws, names)
+    if api_id is None:
+        raise AwsError(f"no API named {names.base} in {aws.region}: run `lamed deploy` first, or pass --url")
+    return endpoint_url(api_id, aws.region)
+
+
+def _aws_and_names() -> tuple:
+    from lamed.deploy.aws import Aws, resolve_region
+    from lamed.deploy.plan import deploy_names
+
+    settings = load_settings()
+    return Aws(resolve_region(settings.aws_region)), deploy_names(settings)
+
+
+@click.group()
+def canary() -> None:
+    """Watch and guard a canary started with `lamed deploy --canary P`."""
+
+
+@canary.command("status")
+@click.option("--minutes", default=60, show_default=True, type=click.IntRange(1, 1440), help="Window to report on.")
+@one_line_errors
+def canary_status(minutes: int) -> None:
+    """Per-version requests, errors and latency of the live alias."""
+    from lamed.deploy.canary import format_stats, version_stats
+    from lamed.deploy.function import require_alias
+
+    aws, names = _aws_and_names()
+    alias = require_alias(aws, names)
+    state = (
+        f"canary version {alias.canary_version} at {alias.canary_weight:.1%}" if alias.canary_version else "no canary"
+    )
+    click.echo(f"live: version {alias.version}, {state} (last {minutes} min)")
+    for line in format_stats(version_stats(aws, names, alias, minutes)):
+        click.echo(line)
+
+
+@canary.command("guard")
+@click.option(
+    "--threshold",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 100),
+    help="Roll back when the canary's error rate exceeds the stable one's by more points than this.",
+)
+@click.option(
+    "--min-requests",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Judge only after this many canary requests.",
+)
+@click.option("--minutes", default=15, show_default=True, type=click.IntRange(1, 1440), help="Window to judge.")
+@one_line_errors
+def canary_guard(threshold: float, min_requests: int, minutes: int) -> None:
+    """Roll the canary back if it errs more than the stable version (for cron)."""
+    from lamed.deploy.canary import guard_verdict, version_stats
+    from lamed.deploy.function import require_alias
+    from lamed.deploy.release import rollback as roll_back
+
+    aws, names = _aws_and_names()
+    alias = require_alias(aws, names)
+    if not alias.canary_version:
+        click.echo(f"no canary in progress: live serves version {alias.version}")
+        return
+    verdict = guard_verdict(version_stats(aws, names, alias, minutes), threshold, min_requests)
+    if verdict is None:
+        click.echo(f"canary version {alias.canary_version} looks healthy: kept")
+        return
+    click.echo(f"{verdict}; {roll_back(aws, names)}")
+
+
+@click.command()
+@one_line_errors
+def promote() -> None:
+    """Move 100% of the live alias to the canary version."""
+    from lamed.deploy.release import promote as run_promote
+
+    click.echo(run_promote(*_aws_and_names()))
+
+
+@click.command()
+@click.option("--to", "to_version", help="Version to go back to (default: the previous one).")
+@one_line_errors
+def rollback(to_version: Optional[str]) -> None:
+    """Point the live alias back at the previous version (or drop a canary)."""
+    from lamed.deploy.release import rollback as run_rollback
+
+    click.echo(run_rollback(*_aws_and_names(), to_version))
+
+
+COMMANDS = (configure, preflight, deploy, snippet, canary, promote, rollback)

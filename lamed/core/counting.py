@@ -1,0 +1,243 @@
+"""Counting events exactly once in Redis: the :class:`Tracker`.
+
+The protocol, per transaction (a batch is split by hash slot, then into
+transactions of at most :data:`TRANSACTION_EVENTS` events, run one after
+the other on one connection):
+
+1. one round trip: ``WATCH`` the events' flags (:mod:`lamed.core.keys`) and
+   ``MGET`` them;
+2. an event whose flag exists is a duplicate; if no event is new,
+   ``UNWATCH``: done;
+3. one round trip: ``MULTI``, ``SET flag 1 EX uuid_expiry_seconds`` per new
+   event, ``HINCRBY`` per (counter, day field), ``EXEC``. A nil ``EXEC``
+   means another writer set a watched flag meanwhile: back to 1, at most
+   ``watch_retries`` times, then :class:`~lamed.core.errors.Contention` (503).
+4. ``EXEC`` does not roll back: if an ``HINCRBY`` failed inside it (a counts
+   key of the wrong type, say), the flags of its events are deleted again
+   and the answer is a 503, so the client's retry counts them instead of
+   calling them duplicates.
+
+A counted event thus costs 6 commands in 2 round trips. Registry bookkeeping
+(which experiments and variants exist) runs only when an ``HINCRBY`` creates
+a field, about once per experiment, event and variant a day.
+
+``track_mode = "lua"`` (never the default) counts a transaction in one
+round trip instead: a script sets each flag with ``SET NX`` and counts the
+events whose flag it set; Redis runs a script atomically, so it needs no WATCH.
+
+Any Redis trouble surfaces as :class:`~lamed.core.errors.StoreUnavailable`:
+the caller answers 503 and the client retries. Retrying is always safe: a
+retry of an event that was in fact counted finds its flag and is a duplicate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, namedtuple
+from collections.abc import Callable, Sequence
+
+from lamed.core import keys
+from lamed.core.errors import Contention, RedisTrouble, ReplyError
+from lamed.core.events import Event
+from lamed.core.limits import KeySpaceLimits
+from lamed.core.protocol import pack_all
+from lamed.core.settings import DEFAULTS, Settings
+
+COUNTED = "counted"
+DUPLICATE = "duplicate"
+# Redis 7.0 compares each watched key with those the connection already
+# watches, so one transaction's WATCH costs the square of its events.
+TRANSACTION_EVENTS = 100
+
+# One new event's writes: its flag, and the counter (key, day field) it adds to.
+Write = namedtuple("Write", "event flag counter field")
+Talk = Callable[[object, object], object]  # what runs on a checked-out connection
+
+TRACK_SCRIPT = b"""
+local ttl, n, out = ARGV[1], #KEYS / 2, {}
+for i = 1, n do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
+    local counted = redis.pcall('HINCRBY', KEYS[n + i], ARGV[1 + i], 1)
+    if type(counted) == 'table' and counted.err then
+      redis.call('DEL', KEYS[i])  -- a script is not rolled back: unflag what was not counted
+      return counted
+    end
+    out[i] = counted
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
+
+
+def utc_day(now: float | None = None) -> str:
+    return time.strftime("%Y%m%d", time.gmtime(now))
+
+
+class Tracker:
+    """Counts events exactly once; the only writer of flags and counters.
+
+    ``nodes`` says where commands go (:mod:`lamed.core.nodes`); ``settings``
+    gives the key prefix, ``uuid_expiry_seconds``, ``watch_retries``,
+    ``track_mode`` and the limits."""
+
+    def __init__(self, nodes: object, settings: Settings = DEFAULTS) -> None:
+        self.nodes = nodes
+        self.settings = settings
+        self.keys = keys.KeySchema(settings.key_prefix)
+        self.limits = KeySpaceLimits(self.keys, settings)
+        self.trouble = RedisTrouble(nodes.errors, on_failure=nodes.failed)  # type: ignore[attr-defined]
+        self._ttl = b"%d" % settings.uuid_expiry_seconds
+        self._count = self._count_scripted if settings.track_mode == "lua" else self._count_watched
+
+    def track(self, event: Event, now: float | None = None) -> str:
+        """Counts one event exactly once: returns COUNTED or DUPLICATE."""
+        return self.track_many([event], now)[0]
+
+    def track_many(self, events: Sequence[Event], now: float | None = None) -> list[str]:
+        """Counts a batch; one outcome per event, in order. Events with the
+        same flag (repeats inside the batch) are duplicates of the first."""
+        day = utc_day(now)
+        flags = [self.keys.flag(*event) for event in events]
+        first: dict[bytes, int] = {}
+        for index, flag in enumerate(flags):
+            first.setdefault(flag, index)
+        writes = [self._write(events[index], flag, day) for flag, index in first.items()]
+        self.limits.check([write.event for write in writes], self.run_anywhere)
+        counted: set[bytes] = set()
+        for group in self.nodes.groups([write.counter for write in writes]):  # type: ignore[attr-defined]
+            for start in range(0, len(group), TRANSACTION_EVENTS):
+                chunk = [writes[index] for index in group[start : start + TRANSACTION_EVENTS]]
+                outcomes = self._exchange(chunk[0].counter, self._count, chunk)
+                counted.update(write.flag for write, is_new in zip(chunk, outcomes) if is_new)
+        return [COUNTED if first[flag] == index and flag in counted else DUPLICATE for index, flag in enumerate(flags)]
+
+    def _write(self, event: Event, flag: bytes, day: str) -> Write:
+        counter = self.keys.counts_key(event.namespace, event.experiment)
+        return Write(event, flag, counter, keys.day_field(day, event.event, event.variant))
+
+    # -- the protocol -----------------------------------------------------
+
+    def _count_watched(self, connection: object, writes: list[Write]) -> list[bool]:
+        """Steps 1-3 of the module's doc, retried on a nil EXEC."""
+        flags = [write.flag for write in writes]
+        for _ in range(self.settings.watch_retries):
+            found = self._send(connection, [(b"WATCH", *flags), (b"MGET", *flags)])[1]
+            is_new = [value is None for value in found]  # type: ignore[attr-defined]
+            if not any(is_new):
+                self._send(connection, [(b"UNWATCH",)])
+                return is_new
+            if self._commit(connection, [write for write, new in zip(writes, is_new) if new]):
+                return is_new
+        raise Contention("too many concurrent writers; retry")
+
+    def _commit(self, connection: object, new: list[Write]) -> bool:
+        """MULTI..EXEC of the new events' flags and counters; False when a
+        watched flag changed (nothing was written)."""
+        increments = Counter((write.counter, write.field) for write in new)
+        commands = [
+            (b"MULTI",),
+            *[(b"SET", write.flag, b"1", b"EX", self._ttl) for write in new],
+            *[(b"HINCRBY", key, field, count) for (key, field), count in increments.items()],
+            (b"EXEC",),
+        ]
+        replies = self._send(connection, commands + self.nodes.after_exec(new[0].counter))[len(commands) - 1]  # type: ignore[attr-defined]
+        if replies is None:
+            return False
+        counted = dict(zip(increments, replies[len(new) :]))  # type: ignore[index]
+        failed = {counter for counter, reply in counted.items() if isinstance(reply, Exception)}
+        if failed:
+            self._send(connection, [(b"DEL", *[w.flag for w in new if (w.counter, w.field) in failed])])
+            raise ReplyError(str(counted[next(iter(failed))]))
+        self._register(connection, new, [counter for counter, reply in counted.items() if reply == increments[counter]])
+        return True
+
+    def _count_scripted(self, connection: object, writes: list[Write]) -> list[bool]:
+        """The optional one-round-trip mode (see the module's doc)."""
+        import hashlib  # lua mode only: hashlib loads OpenSSL, 3 ms of a cold start
+
+        flag_keys = [write.flag for write in writes] + [write.counter for write in writes]
+        arguments = [self._ttl, *[write.field for write in writes]]
+        after = self.nodes.after_exec(writes[0].counter)  # type: ignore[attr-defined]
+        sha = hashlib.sha1(TRACK_SCRIPT).hexdigest().encode()
+        try:
+            replies = self._send(connection, [(b"EVALSHA", sha, len(flag_keys), *flag_keys, *arguments), *after])[0]
+        except ReplyError as error:
+            if not str(error).startswith("NOSCRIPT"):
+                raise
+            replies = self._send(connection, [(b"EVAL", TRACK_SCRIPT, len(flag_keys), *flag_keys, *arguments), *after])[
+                0
+            ]
+        new_fields = {(write.counter, write.field) for write, reply in zip(writes, replies) if reply == 1}  # type: ignore[call-overload]
+        self._register(connection, writes, list(new_fields))
+        return [reply > 0 for reply in replies]  # type: ignore[attr-defined]
+
+    def _register(self, connection: object, writes: list[Write], new_fields: list[tuple[bytes, bytes]]) -> None:
+        """Records the experiments and variants that just got a new counter field."""
+        if not new_fields:
+            return
+        by_field = {(write.counter, write.field): write.event for write in writes}
+        commands = []
+        for counter in new_fields:
+            event = by_field[counter]
+            commands += [
+                (b"SADD", self.keys.variants_key(event.namespace, event.experiment), event.variant),
+                (b"SADD", self.keys.experiments_key(event.namespace), event.experiment),
+                (b"SADD", self.keys.namespaces, event.namespace),
+            ]
+        self.nodes.run(connection, commands)  # type: ignore[attr-defined]
+
+    def _send(self, connection: object, commands: list[tuple]) -> list[object]:
+        """Sends ``commands`` in one write and reads every reply; an error
+        reply on its own raises (inside EXEC's array it is a value)."""
+        connection.send(pack_all(commands))  # type: ignore[attr-defined]
+        replies = []
+        for _ in commands:
+            replies.append(connection.read())  # type: ignore[attr-defined]
+        return replies
+
+    # -- connections ------------------------------------------------------
+
+    def _exchange(self, key: bytes, talk: Talk, argument: object) -> object:
+        """``talk(connection, argument)`` on a connection for ``key``: Redis trouble
+        becomes StoreUnavailable, and a connection left in an unknown state
+        by any exception is dropped."""
+        with self.trouble:
+            connection = self.nodes.checkout(key)  # type: ignore[attr-defined]
+            try:
+                result = talk(connection, argument)
+            except BaseException:
+                self.nodes.discard(connection)  # type: ignore[attr-defined]
+                raise
+            self.nodes.checkin(key, connection)  # type: ignore[attr-defined]
+            return result
+
+    def run_anywhere(self, commands: list[tuple]) -> list[object]:
+        """Commands whose keys may live anywhere (on a cluster, any slot)."""
+        return self._exchange(self.keys.namespaces, self.nodes.run, commands)  # type: ignore[attr-defined, return-value]
+
+    # -- reading ------------------------------------------------------------
+
+    def read_hash(self, key: bytes) -> dict[bytes, bytes]:
+        return self.read_hashes([key])[0]
+
+    def read_hashes(self, hash_keys: list[bytes]) -> list[dict[bytes, bytes]]:
+        """Whole hashes (experiments' counters, the definitions): one round
+        trip on a single Redis."""
+        if not hash_keys:
+            return []
+        replies = self.run_anywhere([(b"HGETALL", key) for key in hash_keys])
+        return [dict(zip(reply[::2], reply[1::2])) for reply in replies]  # type: ignore[index]
+
+
+def lean_tracker(settings: Settings) -> Tracker:
+    """A tracker on lean connections to the single Redis of ``settings.redis_url``
+    (``redis://``, ``rediss://`` or ``unix://``); ValueError for a bad URL."""
+    from lamed.core.nodes import SingleRedis
+    from lamed.core.redis_url import connection_options
+
+    options = connection_options(settings.redis_url or "", settings.redis_timeout_seconds)
+    if options.cluster:
+        raise ValueError("a Redis Cluster URL needs the cluster client (lamed.store.cluster)")
+    return Tracker(SingleRedis(options), settings)

@@ -1,0 +1,263 @@
+"""Experiment definitions: the runtime config of server-side assignment.
+
+A definition (per namespace and experiment) holds the variants and their
+weights, the control, coverage, ordered targeting rules, forced variants for
+QA, the lifecycle status and, once stopped, the winner. It is validated on
+write (unknown fields refused, errors name the field), stored as JSON in one
+Redis hash (see :func:`lamed.core.keys.definition_field`) and read by running
+handlers through a per-process cache with a TTL, so a change reaches every
+handler within the TTL without redeploy or restart.
+
+Experiments without a definition keep working exactly as before: the only
+cost on the tracking path is one dict lookup in the cached snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from lamed.core.errors import InvalidInput
+from lamed.core.events import MAX_NAME_CHARS, MAX_UUID_CHARS, check_text
+from lamed.core.lifecycle import DRAFT, STATUSES, STOPPED
+
+log = logging.getLogger("lamed")
+
+
+OPERATORS = ("eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte")
+NUMERIC_OPERATORS = ("lt", "lte", "gt", "gte")
+LIST_OPERATORS = ("in", "not_in")
+
+MAX_VARIANTS = 50
+MAX_RULES = 100
+MAX_LIST_VALUES = 1000
+MAX_FORCED = 10_000
+MAX_DEFINITION_BYTES = 512 * 1024
+
+DEFINITION_FIELDS = ("variants", "control", "coverage", "rules", "forced", "status", "winner", "seed", "description")
+RULE_FIELDS = ("attribute", "op", "value", "variant", "exclude")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``attribute op value`` on user attributes; pins ``variant`` or excludes."""
+
+    attribute: str
+    op: str
+    value: Any
+    variant: Optional[str] = None
+    exclude: bool = False
+
+    def to_dict(self) -> dict:
+        body = {"attribute": self.attribute, "op": self.op, "value": self.value}
+        if self.exclude:
+            body["exclude"] = True
+        else:
+            body["variant"] = self.variant
+        return body
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    variants: Mapping[str, float]  # variant -> weight, in the order given
+    control: str
+    coverage: float = 100.0  # percent of users in the experiment
+    rules: tuple = ()
+    forced: Mapping[str, str] = field(default_factory=dict)  # user id -> variant
+    status: str = DRAFT
+    winner: Optional[str] = None
+    seed: str = ""  # hash seed; empty means the name
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.seed:
+            object.__setattr__(self, "seed", self.name)
+
+    def to_dict(self) -> dict:
+        return {
+            "variants": dict(self.variants),
+            "control": self.control,
+            "coverage": self.coverage,
+            "rules": [rule.to_dict() for rule in self.rules],
+            "forced": dict(self.forced),
+            "status": self.status,
+            "winner": self.winner,
+            "seed": self.seed,
+            "description": self.description,
+        }
+
+    def public_dict(self, namespace: str) -> dict:
+        return {"namespace": namespace, "experiment": self.name, **self.to_dict()}
+
+
+# -- validation ---------------------------------------------------------
+
+
+def _text(value: Any, field_name: str, limit: int = MAX_NAME_CHARS) -> str:
+    """A non-empty UTF-8 string within the limit, validated as event names are."""
+    return check_text(field_name, value, limit)
+
+
+def _number(value: Any, field_name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(f"{field_name} must be a finite number", field_name)
+    return value
+
+
+def _refuse_unknown(data: Mapping[str, Any], allowed: tuple, prefix: str) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidInput(
+            f"unknown field {prefix}{unknown[0]!r}; allowed: {', '.join(allowed)}", f"{prefix}{unknown[0]}"
+        )
+
+
+def _mapping(value: Any, field_name: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field_name} must be a JSON object", field_name)
+    return value
+
+
+def definition_from_dict(name: Any, data: Any) -> Definition:
+    """Validates a definition document; raises InvalidInput naming the field."""
+    name = _text(name, "experiment")
+    data = _mapping(data, "definition")
+    _refuse_unknown(data, DEFINITION_FIELDS, "")
+    variants = _variants(data.get("variants"))
+    control = _member(data.get("control", next(iter(variants))), variants, "control")
+    coverage = _number(data.get("coverage", 100), "coverage")
+    if not 0 <= coverage <= 100:
+        raise InvalidInput("coverage must be between 0 and 100 (percent)", "coverage")
+    status = data.get("status", DRAFT)
+    if status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", "status")
+    winner = data.get("winner")
+    if status == STOPPED:
+        winner = _member(winner, variants, "winner")
+    elif winner is not None:
+        raise InvalidInput("winner is only allowed when status is stopped", "winner")
+    seed = data.get("seed") or name
+    description = data.get("description", "")
+    if not isinstance(description, str) or len(description) > 2000:
+        raise InvalidInput("description must be a string of at most 2000 characters", "description")
+    definition = Definition(
+        name=name,
+        variants=variants,
+        control=control,
+        coverage=coverage,
+        rules=_rules(data.get("rules", []), variants),
+        forced=_forced(data.get("forced", {}), variants),
+        status=status,
+        winner=winner,
+        seed=_text(seed, "seed"),
+        description=description,
+    )
+    if len(encode(definition)) > MAX_DEFINITION_BYTES:
+        raise InvalidInput(f"definition is larger than {MAX_DEFINITION_BYTES} bytes", "definition")
+    return definition
+
+
+def _variants(value: Any) -> dict:
+    variants = _mapping(value, "variants")
+    if not variants:
+        raise InvalidInput("variants must name at least one variant", "variants")
+    if len(variants) > MAX_VARIANTS:
+        raise InvalidInput(f"at most {MAX_VARIANTS} variants", "variants")
+    weights = {}
+    for variant, weight in variants.items():
+        _text(variant, "variants")
+        weights[variant] = _number(weight, f"variants.{variant}")
+        if weight < 0:
+            raise InvalidInput(f"weight of {variant!r} must not be negative", f"variants.{variant}")
+    if sum(weights.values()) <= 0:
+        raise InvalidInput("weights must have a positive sum", "variants")
+    return weights
+
+
+def _member(value: Any, variants: Mapping[str, float], field_name: str) -> str:
+    if not isinstance(value, str) or value not in variants:
+        raise InvalidInput(f"{field_name} must be one of the variants: {', '.join(variants)}", field_name)
+    return value
+
+
+def _rules(value: Any, variants: Mapping[str, float]) -> tuple:
+    if not isinstance(value, list):
+        raise InvalidInput("rules must be a list", "rules")
+    if len(value) > MAX_RULES:
+        raise InvalidInput(f"at most {MAX_RULES} rules", "rules")
+    return tuple(_rule(item, variants, f"rules[{index}]") for index, item in enumerate(value))
+
+
+def _rule(item: Any, variants: Mapping[str, float], where: str) -> Rule:
+    item = _mapping(item, where)
+    _refuse_unknown(item, RULE_FIELDS, f"{where}.")
+    op = item.get("op")
+    if op not in OPERATORS:
+        raise InvalidInput(f"{where}.op must be one of {', '.join(OPERATORS)}", f"{where}.op")
+    exclude = item.get("exclude", False)
+    if not isinstance(exclude, bool):
+        raise InvalidInput(f"{where}.exclude must be true or false", f"{where}.exclude")
+    if exclude == ("variant" in item):
+        raise InvalidInput(f"{where} must either pin a variant or set exclude: true", f"{where}.variant")
+    return Rule(
+        attribute=_text(item.get("attribute"), f"{where}.attribute"),
+        op=op,
+        value=_rule_value(item.get("value"), op, f"{where}.value"),
+        variant=None if exclude else _member(item.get("variant"), variants, f"{where}.variant"),
+        exclude=exclude,
+    )
+
+
+def _rule_value(value: Any, op: str, field_name: str) -> Any:
+    if op in NUMERIC_OPERATORS:
+        return _number(value, field_name)
+    if op in LIST_OPERATORS:
+        if not isinstance(value, list) or not 0 < len(value) <= MAX_LIST_VALUES:
+            raise InvalidInput(f"{field_name} must be a list of 1 to {MAX_LIST_VALUES} values", field_name)
+        return [_scalar(option, field_name) for option in value]
+    return _scalar(value, field_name)
+
+
+def _scalar(value: Any, field_name: str) -> Any:
+    if isinstance(value, str):
+        return _text(value, field_name)
+    if isinstance(value, bool):
+        return value
+    return _number(value, field_name)
+
+
+def _forced(value: Any, variants: Mapping[str, float]) -> dict:
+    forced = _mapping(value, "forced")
+    if len(forced) > MAX_FORCED:
+        raise InvalidInput(f"at most {MAX_FORCED} forced users", "forced")
+    for user_id, variant in forced.items():
+        _text(user_id, "forced", MAX_UUID_CHARS)
+        _member(variant, variants, f"forced.{user_id}")
+    return dict(forced)
+
+
+def encode(definition: Definition) -> bytes:
+    return json.dumps(definition.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode(name: str, raw: bytes) -> Definition:
+    return definition_from_dict(name, json.loads(raw))
+
+
+def decode_or_none(name: str, raw: bytes) -> Optional[Definition]:
+    """A stored definition, or None with a warning if it no longer validates,
+    so one bad entry cannot break assignment of everything else."""
+    try:
+        return decode(name, raw)
+    except (InvalidInput, ValueError) as error:
+        log.warning("skipping invalid definition %r: %s", name, error)
+        return None
+
+
+def updated(definition: Definition, changes: Mapping[str, Any]) -> Definition:
+    """The definition with some fields replaced, validated again."""
+    return definition_from_dict(definition.name, {**definition.to_dict(), **changes})

@@ -1,0 +1,158 @@
+"""Configuration: ``~/.lamed/config.json`` and ``LAMED_*`` environment
+variables folded into one immutable :class:`Settings`. The environment wins,
+so a Lambda (configured by env vars) needs no file at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import namedtuple
+from collections.abc import Mapping
+
+from lamed.core.errors import SettingsError
+from lamed.core.events import DEFAULT_NAMESPACE
+from lamed.core.keys import DEFAULT_PREFIX, check_prefix
+from lamed.core.redis_url import connection_options
+
+ENV_PREFIX = "LAMED_"
+# name: (default, kind): each default written here only. A named tuple, not a
+# dataclass: settings are read on the Lambda track path, where importing
+# dataclasses costs 17-25 ms of a cold start.
+_FIELDS = {
+    "redis_url": (None, str),
+    "api_key": (None, str),
+    "uuid_expiry_seconds": (86400, int),
+    "namespace": (DEFAULT_NAMESPACE, str),  # the dashboard's and the CLI's default
+    "redis_timeout_seconds": (0.5, float),
+    "definition_cache_seconds": (10.0, float),
+    "watch_retries": (5, int),
+    "track_mode": ("watch", str),  # "lua": the optional one-round-trip counting (lamed.core.counting)
+    "max_experiments_per_namespace": (1000, int),
+    "max_variants_per_experiment": (50, int),
+    "aws_region": (None, str),
+    "track_paths": ((), tuple),
+    "key_prefix": (DEFAULT_PREFIX, str),
+}
+# API Gateway refuses API keys shorter than this; the dashboard login uses the same key.
+MIN_API_KEY_CHARS = 20
+_FIELD_DEFAULTS = tuple(default for default, _ in _FIELDS.values())
+
+
+class Settings(namedtuple("Settings", (*_FIELDS, "extra"), defaults=(*_FIELD_DEFAULTS, {}))):
+    """Immutable settings; ``extra`` holds config-file keys of other tools
+    (``api_url``, ``deploy_name``...)."""
+
+    __slots__ = ()
+
+    def replace(self, **changes: object) -> Settings:
+        return self._replace(**changes)
+
+
+DEFAULTS = Settings()
+
+
+# Paths are plain strings (os.path), not pathlib: settings are read on the
+# Lambda track path, and pathlib is a cold start's millisecond.
+def default_config_path() -> str:
+    explicit = os.environ.get("LAMED_CONFIG")
+    if explicit:
+        return explicit
+    return os.path.join(os.path.expanduser("~"), ".lamed", "config.json")
+
+
+def load_settings(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Reads the config file (if any), then the environment on top of it."""
+    environ = os.environ if environ is None else environ
+    path = os.fspath(path or default_config_path())
+    values: dict[str, object] = dict(read_config_file(path))
+    for name in _FIELDS:
+        env_value = environ.get(ENV_PREFIX + name.upper())
+        if env_value is not None:
+            values[name] = env_value
+    return settings_from_mapping(values, source=str(path))
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, object]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise SettingsError(f"{path}: cannot read config: {error}") from None
+    if not isinstance(document, dict):
+        raise SettingsError(f"{path}: config must be a JSON object")
+    return document
+
+
+def write_config_file(path: str | os.PathLike, values: Mapping[str, object]) -> None:
+    """Writes the config readable by its owner only: it holds the API key."""
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(dict(values), handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.chmod(path, 0o600)
+
+
+def settings_from_mapping(values: Mapping[str, object], source: str = "config") -> Settings:
+    known = {name: _coerce(name, value, source) for name, value in values.items() if name in _FIELDS}
+    extra = {name: value for name, value in values.items() if name not in _FIELDS}
+    settings = Settings(**known, extra=extra)
+    _validate(settings, source)
+    return settings
+
+
+def _coerce(name: str, value: object, source: str) -> object:
+    default, kind = _FIELDS[name]
+    if value is None or value == "":
+        return default
+    try:
+        if kind is int:
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not a number")
+            return int(value)
+        if kind is float:
+            return float(value)
+        if kind is tuple:
+            if isinstance(value, str):
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            return tuple(str(part) for part in value)
+    except (TypeError, ValueError) as error:
+        expected = {int: "an integer", float: "a number", tuple: "a list"}[kind]
+        raise SettingsError(f"{source}: {name} must be {expected}, got {value!r} ({error})") from None
+    if not isinstance(value, str):
+        raise SettingsError(f"{source}: {name} must be a string, got {value!r}")
+    return value
+
+
+def _validate(settings: Settings, source: str) -> None:
+    if settings.uuid_expiry_seconds < 1:
+        raise SettingsError(f"{source}: uuid_expiry_seconds must be at least 1")
+    if not 0 < settings.redis_timeout_seconds <= 30:
+        raise SettingsError(f"{source}: redis_timeout_seconds must be in (0, 30]")
+    if not 0 <= settings.definition_cache_seconds <= 3600:
+        raise SettingsError(f"{source}: definition_cache_seconds must be between 0 and 3600 seconds")
+    if not 1 <= settings.watch_retries <= 100:
+        raise SettingsError(f"{source}: watch_retries must be between 1 and 100")
+    if settings.track_mode not in ("watch", "lua"):
+        raise SettingsError(f"{source}: track_mode must be watch (the default) or lua")
+    if settings.redis_url:
+        try:
+            connection_options(settings.redis_url, settings.redis_timeout_seconds)
+        except ValueError as error:
+            raise SettingsError(f"{source}: redis_url {error}") from None
+    if settings.max_experiments_per_namespace < 1 or settings.max_variants_per_experiment < 1:
+        raise SettingsError(f"{source}: max_experiments_per_namespace and max_variants_per_experiment must be >= 1")
+    if settings.api_key is not None and len(settings.api_key) < MIN_API_KEY_CHARS:
+        raise SettingsError(
+            f"{source}: api_key must be at least {MIN_API_KEY_CHARS} characters (API Gateway refuses shorter keys)"
+        )
+    try:
+        check_prefix(settings.key_prefix)
+    except SettingsError as error:
+        raise SettingsError(f"{source}: {error}") from None
+    for path in settings.track_paths:
+        if not path.startswith("/") or path.strip("/") == "":
+            raise SettingsError(f"{source}: track path {path!r} must start with / and name a path")

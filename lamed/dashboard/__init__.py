@@ -1,0 +1,2 @@
+"""The experimenter's dashboard: views, statistics (stdlib only), charts,
+login and the Alephbet snippet."""

@@ -1,0 +1,2 @@
+"""Lamed's data through redis-py: results, definitions writes, Redis Cluster,
+export and import."""

@@ -1,0 +1,167 @@
+"""Export and import of all counters and definitions (JSON), and import from
+an existing Lamed/Gimel Redis, for backups and for moving over.
+
+The document::
+
+    {"format": "lamed-export", "version": 1,
+     "experiments": [{"namespace": ..., "experiment": ...,
+                      "counts": [{"day": "YYYYMMDD", "event": ..., "variant": ..., "count": n}]}],
+     "definitions": [{"namespace": ..., "experiment": ..., "definition": {...}}]}
+
+Importing *sets* each day counter to the exported value (a restore: running
+it twice gives the same state), registers the experiments, and puts the
+definitions. Dedup flags are not exported: they expire within a day anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+import redis
+
+from lamed.core import keys
+from lamed.core.counting import utc_day
+from lamed.core.definitions import definition_from_dict
+from lamed.core.errors import InvalidInput, TransferError
+from lamed.store.definitions import DefinitionStore
+from lamed.store.results import Store
+
+FORMAT = "lamed-export"
+VERSION = 1
+
+
+def export_document(store: Store) -> dict:
+    experiments = []
+    for namespace in store.namespaces():
+        for counts in store.results(namespace, store.experiment_names(namespace)):
+            rows = [
+                {"day": day, "event": event, "variant": variant, "count": value}
+                for (day, event, variant), value in sorted(counts.daily.items())
+            ]
+            experiments.append({"namespace": namespace, "experiment": counts.name, "counts": rows})
+    return {"format": FORMAT, "version": VERSION, "experiments": experiments, "definitions": _definitions(store)}
+
+
+def _definitions(store: Store) -> list:
+    stored = DefinitionStore(store.client, store.keys).all()
+    return [
+        {"namespace": namespace, "experiment": name, "definition": definition.to_dict()}
+        for (namespace, name), definition in sorted(stored.items())
+    ]
+
+
+def import_document(store: Store, document: Any) -> dict:
+    """Writes an export into ``store`` (all checked before anything is written)."""
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise TransferError(f"not a {FORMAT} document")
+    if document.get("version") != VERSION:
+        raise TransferError(f"unsupported {FORMAT} version {document.get('version')!r}")
+    experiments = [_experiment_rows(item) for item in _list(document, "experiments")]
+    definitions = [_definition(item) for item in _list(document, "definitions")]
+    for namespace, experiment, rows in experiments:
+        write_counts(store, namespace, experiment, rows)
+    _put_definitions(store, definitions)
+    counters = sum(len(rows) for _, _, rows in experiments)
+    return {"experiments": len(experiments), "counters": counters, "definitions": len(definitions)}
+
+
+def _experiment_rows(item: Any) -> tuple:
+    rows = [(_text(r, "day"), _text(r, "event"), _text(r, "variant"), _count(r)) for r in _list(item, "counts")]
+    return _text(item, "namespace"), _text(item, "experiment"), rows
+
+
+def _definition(item: Any) -> tuple:
+    try:
+        return _text(item, "namespace"), definition_from_dict(_text(item, "experiment"), item.get("definition"))
+    except InvalidInput as error:
+        raise TransferError(f"definition {item.get('experiment')!r}: {error.message}") from None
+
+
+def _put_definitions(store: Store, definitions: list) -> None:
+    stored = DefinitionStore(store.client, store.keys)
+    for namespace, definition in definitions:
+        stored.put(namespace, definition)
+
+
+def write_counts(store: Store, namespace: str, experiment: str, rows: Iterable[tuple]) -> None:
+    """Sets day counters ``(day, event, variant, count)`` and registers them."""
+    rows = list(rows)
+    if not rows:
+        return
+    fields = {keys.day_field(day, event, variant): count for day, event, variant, count in rows}
+    with store.trouble:
+        pipe = store.client.pipeline(transaction=False)
+        pipe.hset(store.keys.counts_key(namespace, experiment), mapping=fields)
+        pipe.sadd(store.keys.variants_key(namespace, experiment), *{variant for _, _, variant, _ in rows})
+        pipe.sadd(store.keys.experiments_key(namespace), experiment)
+        pipe.sadd(store.keys.namespaces, namespace)
+        pipe.execute()
+
+
+# -- Lamed 0.4.3 / Gimel --------------------------------------------------
+
+
+def import_from_lamed(store: Store, source: redis.Redis, namespaces: Iterable[str], day: Optional[str] = None) -> dict:
+    """Copies the counters of an old Lamed/Gimel Redis into one day bucket.
+
+    Old keys: ``{ns}:experiments`` (set of names), ``{ns}:{exp}:counter_keys``
+    (set of counter keys), counters ``{ns}:counters:{exp}:{goal}:{variant}``
+    holding a number (Lamed) or a HyperLogLog (Gimel, read with PFCOUNT).
+    A goal or variant holding ``:`` is ambiguous in that schema: the last
+    ``:`` is taken as the separator.
+    """
+    day = day or utc_day()
+    if not (len(day) == 8 and day.isdigit()):
+        raise TransferError(f"day must be YYYYMMDD, got {day!r}")
+    imported = {"experiments": 0, "counters": 0}
+    for namespace in namespaces:
+        for raw_name in sorted(source.smembers(f"{namespace}:experiments")):
+            experiment = _decode(raw_name)
+            rows = _lamed_counters(source, namespace, experiment, day)
+            write_counts(store, namespace, experiment, rows)
+            imported["experiments"] += 1
+            imported["counters"] += len(rows)
+    return imported
+
+
+def _lamed_counters(source: redis.Redis, namespace: str, experiment: str, day: str) -> list:
+    prefix = f"{namespace}:counters:{experiment}:"
+    counter_keys = sorted(_decode(k) for k in source.smembers(f"{namespace}:{experiment}:counter_keys"))
+    counter_keys = [key for key in counter_keys if key.startswith(prefix) and ":" in key[len(prefix) :]]
+    values = source.mget(counter_keys) if counter_keys else []
+    rows = []
+    for key, value in zip(counter_keys, values):
+        if value is None:
+            continue
+        goal, variant = key[len(prefix) :].rsplit(":", 1)
+        count = source.pfcount(key) if value.startswith(b"HYLL") else int(value)
+        rows.append((day, goal, variant, count))
+    return rows
+
+
+# -- validation of a document ------------------------------------------------
+
+
+def _list(item: Any, name: str) -> list:
+    value = item.get(name, []) if isinstance(item, dict) else None
+    if not isinstance(value, list):
+        raise TransferError(f"{name} must be a list")
+    return value
+
+
+def _text(item: Any, name: str) -> str:
+    value = item.get(name) if isinstance(item, dict) else None
+    if not isinstance(value, str) or not value:
+        raise TransferError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _count(item: dict) -> int:
+    value = item.get("count")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TransferError(f"count must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _decode(raw: Any) -> str:
+    return raw.decode("utf-8") if isinstance(raw, bytes) else raw
