@@ -2,7 +2,7 @@ from setuptools import find_namespace_packages, setup
 
 setup(
     name="lamed",
-    version="1.0.0",
+    version="2.0.0",
     description="Self-hosted A/B testing backend: exact event counting on Chalice + Redis",
     python_requires=">=3.9",
     # dashboard_templates/ sits beside lamed/ (lamed.dashboard.views looks there), so
@@ -28,6 +28,8 @@ setup(
             "playwright>=1.40",
             "moto[server]>=5",
             "ruff",
+            "import-linter",
+            "mypy",
             "scipy",
             "gunicorn",
         ],

@@ -185,3 +185,39 @@ def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("CI") and skipped and exitstatus == 0:
         reporter.write_line(f"CI: {len(skipped)} test(s) skipped; every test must run here", red=True)
         session.exitstatus = 1
+
+
+def write_through_every_path(settings: Settings) -> None:
+    """Tracks (GET, POST batch, lua is another test's), defines, assigns
+    with a record, reads results, deletes one experiment and runs
+    preflight's write check, all with ``settings``: every writer of Lamed's."""
+    import json
+
+    from chalice.test import Client
+
+    from app import app
+    from lamed.deploy.preflight import _write_and_read_back
+
+    store = runtime.build_store(settings)
+    runtime.install(settings, store)
+    headers = {"x-api-key": settings.api_key or "", "content-type": "application/json"}
+    batch = [{"experiment": f"e{n}", "variant": "A", "event": "buy", "uuid": "u"} for n in range(5)]
+    with Client(app) as client:
+        assert client.http.get("/track?experiment=exp&variant=A&event=participate&uuid=u").status_code == 200
+        assert client.http.post("/track", body=json.dumps(batch), headers=headers).status_code == 200
+        definition = json.dumps({"variants": {"A": 1, "B": 1}, "status": "running"})
+        assert client.http.put("/definitions/defined", body=definition, headers=headers).status_code == 201
+        assert client.http.get("/assign?experiment=defined&user_id=u1&record=1").status_code == 200
+        assert client.http.get("/experiments", headers=headers).status_code == 200
+        assert client.http.delete("/experiments/e0", headers=headers).status_code == 200
+    _write_and_read_back(settings)
+    runtime.install(Settings())
+    store.client.close()
+
+
+def scanned_keys(port: int) -> list[bytes]:
+    """Every key of the redis-server on ``port``, as ``redis-cli --scan`` lists them."""
+    import subprocess
+
+    done = subprocess.run(["redis-cli", "-p", str(port), "--scan"], capture_output=True, check=True)
+    return done.stdout.splitlines()

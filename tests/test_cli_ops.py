@@ -139,7 +139,7 @@ def test_snippet_points_alephbet_at_the_track_url(config_path, home):
     assert run(config_path, "configure", "--namespace", 'shop"</script>', "--track-path", "/collect").returncode == 0
     done = run(config_path, "snippet", "--url", "https://example.test/api/")
     assert done.returncode == 0, done.stderr
-    assert 'new AlephBet.LamedAdapter("https://example.test/api/collect", "shop\\"<\\/script>")' in done.stdout
+    assert 'new AlephBet.LamedAdapter("https://example.test/api/collect", "shop\\"\\u003c/script>")' in done.stdout
     script = done.stdout.split("<script>", 1)[1].split("</script>", 1)[0]
     (home / "snippet.js").write_text(script)
     checked = subprocess.run(["node", "--check", str(home / "snippet.js")], capture_output=True, text=True)

@@ -266,3 +266,16 @@ def test_a_master_without_replicas_is_not_waited_for():
     nodes = ClusterNodes(client)
     assert nodes.after_exec(b"k1") == []
     assert nodes.after_exec(b"k2") == [(b"WAIT", b"1", b"200")]
+
+
+@pytest.mark.parametrize("prefix", ["lamed:", "shop:ab:"])
+def test_every_key_is_under_the_prefix_on_every_node(cluster, prefix):
+    from conftest import API_KEY, scanned_keys, write_through_every_path
+
+    client = connect(cluster.url, 0.5)
+    client.flushall()
+    client.close()
+    write_through_every_path(Settings(redis_url=cluster.url, api_key=API_KEY, key_prefix=prefix))
+    found = [key for node in cluster.nodes for key in scanned_keys(node.port)]
+    assert len(found) > 10
+    assert [key for key in found if not key.startswith(prefix.encode())] == []

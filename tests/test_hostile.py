@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from lamed.core import keys
 from lamed.core.counting import COUNTED
 from lamed.core.errors import InvalidInput
-from lamed.core.events import FIELDS, MAX_NAME_CHARS, Event, event_from_mapping, parse_body
+from lamed.core.events import MAX_NAME_CHARS, Event, event_from_mapping, parse_body
+
+FIELDS = Event._fields
 from lamed.core.settings import Settings
 from lamed.store.results import open_store
 from lamed.web import runtime

@@ -11,7 +11,7 @@ import functools
 import json
 import secrets
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import click
 
@@ -28,7 +28,7 @@ def _deploy_errors() -> tuple:
     return (PlanError, AwsError, PackageError)
 
 
-def one_line_errors(command: Callable) -> Callable:
+def operator_errors(command: Callable) -> Callable:
     """Turns the errors an operator can fix, AWS's included, into one line."""
 
     @functools.wraps(command)
@@ -55,7 +55,7 @@ def generate_api_key() -> str:
 @click.option("--uuid-expiry-seconds", type=int, help="How long a uuid is remembered to drop duplicates.")
 @click.option("--deploy-name", help="Name of the Lambda function, API and other AWS resources.")
 @click.option("--edit/--no-edit", default=None, help="Open the config in $EDITOR (default: when no flag is given).")
-@one_line_errors
+@operator_errors
 def configure(new_api_key: bool, edit: Optional[bool], **flags: Any) -> None:
     """Create or edit ~/.lamed/config.json (readable by you only)."""
     from lamed.core.settings import write_config_file
@@ -114,7 +114,7 @@ def _canary_percent(ctx: click.Context, param: click.Parameter, value: Optional[
 @click.option(
     "--canary", type=float, metavar="P", callback=_canary_percent, help="Send P% (0.1-50) to the new version."
 )
-@one_line_errors
+@operator_errors
 def deploy(dry_run: bool, canary: Optional[float]) -> None:
     """Package the app and create or update everything on AWS."""
     from lamed.deploy.aws import Aws, resolve_region
@@ -149,26 +149,32 @@ def _remember_endpoint(endpoint: str) -> None:
 
 
 def _snippet_text(settings: Any, endpoint: str, script_src: Optional[str]) -> str:
-    from lamed.deploy.snippet import DEFAULT_SCRIPT_SRC, alephbet_snippet, track_url
+    from lamed.dashboard.snippet import DEFAULT_SCRIPT_SRC, alephbet_snippet
 
-    url = track_url(endpoint, settings.track_paths)
+    url = _track_url(endpoint, settings.track_paths)
     return alephbet_snippet(url, settings.namespace, script_src or DEFAULT_SCRIPT_SRC)
+
+
+def _track_url(endpoint: str, track_paths: Sequence[str]) -> str:
+    """The first extra track path when there is one: ad-blockers know /track."""
+    from lamed.web.tracking import TRACK_PATH
+
+    return endpoint.rstrip("/") + (track_paths[0] if track_paths else TRACK_PATH)
 
 
 @click.command()
 @click.option("--url", help="Base URL of a server (e.g. from `lamed serve`) instead of the AWS deployment.")
 @click.option("--script-src", help="Where your page loads alephbet.min.js from.")
 @click.option("--experiment", help="Build the experiment from its definition (`lamed experiments`).")
-@one_line_errors
+@operator_errors
 def snippet(url: Optional[str], script_src: Optional[str], experiment: Optional[str]) -> None:
     """Print the Alephbet snippet for the current deployment."""
     settings = load_settings()
     if experiment:
         from lamed.cli.experiments import definition_snippet
-        from lamed.deploy.snippet import track_url
 
         endpoint = url or _deployed_endpoint(settings)
-        click.echo(definition_snippet(experiment, track_url(endpoint, settings.track_paths)))
+        click.echo(definition_snippet(experiment, _track_url(endpoint, settings.track_paths)))
         return
     click.echo(_snippet_text(settings, url or _deployed_endpoint(settings), script_src))
 
@@ -201,7 +207,7 @@ def canary() -> None:
 
 @canary.command("status")
 @click.option("--minutes", default=60, show_default=True, type=click.IntRange(1, 1440), help="Window to report on.")
-@one_line_errors
+@operator_errors
 def canary_status(minutes: int) -> None:
     """Per-version requests, errors and latency of the live alias."""
     from lamed.deploy.canary import format_stats, version_stats
@@ -233,7 +239,7 @@ def canary_status(minutes: int) -> None:
     help="Judge only after this many canary requests.",
 )
 @click.option("--minutes", default=15, show_default=True, type=click.IntRange(1, 1440), help="Window to judge.")
-@one_line_errors
+@operator_errors
 def canary_guard(threshold: float, min_requests: int, minutes: int) -> None:
     """Roll the canary back if it errs more than the stable version (for cron)."""
     from lamed.deploy.canary import guard_verdict, version_stats
@@ -253,7 +259,7 @@ def canary_guard(threshold: float, min_requests: int, minutes: int) -> None:
 
 
 @click.command()
-@one_line_errors
+@operator_errors
 def promote() -> None:
     """Move 100% of the live alias to the canary version."""
     from lamed.deploy.release import promote as run_promote
@@ -263,7 +269,7 @@ def promote() -> None:
 
 @click.command()
 @click.option("--to", "to_version", help="Version to go back to (default: the previous one).")
-@one_line_errors
+@operator_errors
 def rollback(to_version: Optional[str]) -> None:
     """Point the live alias back at the previous version (or drop a canary)."""
     from lamed.deploy.release import rollback as run_rollback

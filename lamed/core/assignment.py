@@ -59,7 +59,7 @@ class Assignment:
     in_experiment: bool
     rule: Optional[int] = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         body = {"variant": self.variant, "reason": self.reason, "in_experiment": self.in_experiment}
         if self.rule is not None:
             body["rule"] = self.rule
@@ -114,7 +114,7 @@ def rule_matches(rule: Any, attributes: Mapping[str, Any]) -> bool:
     number = _as_number(value)
     if number is None:
         return False
-    return _COMPARISONS[rule.op](number, rule.value)
+    return bool(_COMPARISONS[rule.op](number, rule.value))
 
 
 _COMPARISONS = {

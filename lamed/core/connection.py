@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import select
 import socket
+from collections.abc import Callable
 
 from lamed.core.errors import ProtocolError, ReplyError
 from lamed.core.protocol import new_reader, pack_all
@@ -35,7 +36,7 @@ class Connection:
 
     # -- the socket -------------------------------------------------------
 
-    def open(self) -> None:
+    def open(self) -> socket.socket:
         options = self.options
         if options.path:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -53,6 +54,7 @@ class Connection:
         sock.settimeout(self.timeout_seconds)
         self._sock, self._reader = sock, new_reader(self.use_hiredis)
         self._handshake()
+        return sock
 
     def _handshake(self) -> None:
         options, commands = self.options, []
@@ -96,9 +98,8 @@ class Connection:
         return bool(readable)
 
     def send(self, data: bytes) -> None:
-        if self._sock is None:
-            self.open()
-        self._sock.sendall(data)
+        sock = self._sock if self._sock is not None else self.open()
+        sock.sendall(data)
 
     # -- replies ------------------------------------------------------------
 
@@ -110,7 +111,7 @@ class Connection:
             raise reply
         return reply
 
-    def _wait_for(self, get) -> object:
+    def _wait_for(self, get: Callable[[], object]) -> object:
         """``get()`` once it stops answering False, reading the socket meanwhile."""
         try:
             found = get()

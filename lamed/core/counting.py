@@ -33,8 +33,9 @@ retry of an event that was in fact counted finds its flag and is a duplicate.
 from __future__ import annotations
 
 import time
-from collections import Counter, namedtuple
+from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from lamed.core import keys
 from lamed.core.errors import Contention, RedisTrouble, ReplyError
@@ -49,9 +50,23 @@ DUPLICATE = "duplicate"
 # watches, so one transaction's WATCH costs the square of its events.
 TRANSACTION_EVENTS = 100
 
-# One new event's writes: its flag, and the counter (key, day field) it adds to.
-Write = namedtuple("Write", "event flag counter field")
-Talk = Callable[[object, object], object]  # what runs on a checked-out connection
+
+class Write(NamedTuple):
+    """One new event's writes: its flag, and the counter (key, day field) it adds to."""
+
+    event: Event
+    flag: bytes
+    counter: bytes
+    field: bytes
+
+
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    from lamed.core.interfaces import Command, Link, Nodes, Reply
+
+    _T = TypeVar("_T")
+    _R = TypeVar("_R")
 
 TRACK_SCRIPT = b"""
 local ttl, n, out = ARGV[1], #KEYS / 2, {}
@@ -82,12 +97,12 @@ class Tracker:
     gives the key prefix, ``uuid_expiry_seconds``, ``watch_retries``,
     ``track_mode`` and the limits."""
 
-    def __init__(self, nodes: object, settings: Settings = DEFAULTS) -> None:
+    def __init__(self, nodes: Nodes, settings: Settings = DEFAULTS) -> None:
         self.nodes = nodes
         self.settings = settings
         self.keys = keys.KeySchema(settings.key_prefix)
         self.limits = KeySpaceLimits(self.keys, settings)
-        self.trouble = RedisTrouble(nodes.errors, on_failure=nodes.failed)  # type: ignore[attr-defined]
+        self.trouble = RedisTrouble(nodes.errors, on_failure=nodes.failed)
         self._ttl = b"%d" % settings.uuid_expiry_seconds
         self._count = self._count_scripted if settings.track_mode == "lua" else self._count_watched
 
@@ -106,7 +121,7 @@ class Tracker:
         writes = [self._write(events[index], flag, day) for flag, index in first.items()]
         self.limits.check([write.event for write in writes], self.run_anywhere)
         counted: set[bytes] = set()
-        for group in self.nodes.groups([write.counter for write in writes]):  # type: ignore[attr-defined]
+        for group in self.nodes.groups([write.counter for write in writes]):
             for start in range(0, len(group), TRANSACTION_EVENTS):
                 chunk = [writes[index] for index in group[start : start + TRANSACTION_EVENTS]]
                 outcomes = self._exchange(chunk[0].counter, self._count, chunk)
@@ -119,12 +134,12 @@ class Tracker:
 
     # -- the protocol -----------------------------------------------------
 
-    def _count_watched(self, connection: object, writes: list[Write]) -> list[bool]:
+    def _count_watched(self, connection: Link, writes: list[Write]) -> list[bool]:
         """Steps 1-3 of the module's doc, retried on a nil EXEC."""
         flags = [write.flag for write in writes]
         for _ in range(self.settings.watch_retries):
             found = self._send(connection, [(b"WATCH", *flags), (b"MGET", *flags)])[1]
-            is_new = [value is None for value in found]  # type: ignore[attr-defined]
+            is_new = [value is None for value in found]
             if not any(is_new):
                 self._send(connection, [(b"UNWATCH",)])
                 return is_new
@@ -132,7 +147,7 @@ class Tracker:
                 return is_new
         raise Contention("too many concurrent writers; retry")
 
-    def _commit(self, connection: object, new: list[Write]) -> bool:
+    def _commit(self, connection: Link, new: list[Write]) -> bool:
         """MULTI..EXEC of the new events' flags and counters; False when a
         watched flag changed (nothing was written)."""
         increments = Counter((write.counter, write.field) for write in new)
@@ -142,10 +157,10 @@ class Tracker:
             *[(b"HINCRBY", key, field, count) for (key, field), count in increments.items()],
             (b"EXEC",),
         ]
-        replies = self._send(connection, commands + self.nodes.after_exec(new[0].counter))[len(commands) - 1]  # type: ignore[attr-defined]
+        replies = self._send(connection, commands + self.nodes.after_exec(new[0].counter))[len(commands) - 1]
         if replies is None:
             return False
-        counted = dict(zip(increments, replies[len(new) :]))  # type: ignore[index]
+        counted = dict(zip(increments, replies[len(new) :]))
         failed = {counter for counter, reply in counted.items() if isinstance(reply, Exception)}
         if failed:
             self._send(connection, [(b"DEL", *[w.flag for w in new if (w.counter, w.field) in failed])])
@@ -153,13 +168,13 @@ class Tracker:
         self._register(connection, new, [counter for counter, reply in counted.items() if reply == increments[counter]])
         return True
 
-    def _count_scripted(self, connection: object, writes: list[Write]) -> list[bool]:
+    def _count_scripted(self, connection: Link, writes: list[Write]) -> list[bool]:
         """The optional one-round-trip mode (see the module's doc)."""
         import hashlib  # lua mode only: hashlib loads OpenSSL, 3 ms of a cold start
 
         flag_keys = [write.flag for write in writes] + [write.counter for write in writes]
         arguments = [self._ttl, *[write.field for write in writes]]
-        after = self.nodes.after_exec(writes[0].counter)  # type: ignore[attr-defined]
+        after = self.nodes.after_exec(writes[0].counter)
         sha = hashlib.sha1(TRACK_SCRIPT).hexdigest().encode()
         try:
             replies = self._send(connection, [(b"EVALSHA", sha, len(flag_keys), *flag_keys, *arguments), *after])[0]
@@ -169,11 +184,11 @@ class Tracker:
             replies = self._send(connection, [(b"EVAL", TRACK_SCRIPT, len(flag_keys), *flag_keys, *arguments), *after])[
                 0
             ]
-        new_fields = {(write.counter, write.field) for write, reply in zip(writes, replies) if reply == 1}  # type: ignore[call-overload]
+        new_fields = {(write.counter, write.field) for write, reply in zip(writes, replies) if reply == 1}
         self._register(connection, writes, list(new_fields))
-        return [reply > 0 for reply in replies]  # type: ignore[attr-defined]
+        return [reply > 0 for reply in replies]
 
-    def _register(self, connection: object, writes: list[Write], new_fields: list[tuple[bytes, bytes]]) -> None:
+    def _register(self, connection: Link, writes: list[Write], new_fields: list[tuple[bytes, bytes]]) -> None:
         """Records the experiments and variants that just got a new counter field."""
         if not new_fields:
             return
@@ -186,36 +201,36 @@ class Tracker:
                 (b"SADD", self.keys.experiments_key(event.namespace), event.experiment),
                 (b"SADD", self.keys.namespaces, event.namespace),
             ]
-        self.nodes.run(connection, commands)  # type: ignore[attr-defined]
+        self.nodes.run(connection, commands)
 
-    def _send(self, connection: object, commands: list[tuple]) -> list[object]:
+    def _send(self, connection: Link, commands: Sequence[Command]) -> list[Reply]:
         """Sends ``commands`` in one write and reads every reply; an error
         reply on its own raises (inside EXEC's array it is a value)."""
-        connection.send(pack_all(commands))  # type: ignore[attr-defined]
+        connection.send(pack_all(commands))
         replies = []
         for _ in commands:
-            replies.append(connection.read())  # type: ignore[attr-defined]
+            replies.append(connection.read())
         return replies
 
     # -- connections ------------------------------------------------------
 
-    def _exchange(self, key: bytes, talk: Talk, argument: object) -> object:
+    def _exchange(self, key: bytes, talk: Callable[[Link, _T], _R], argument: _T) -> _R:
         """``talk(connection, argument)`` on a connection for ``key``: Redis trouble
         becomes StoreUnavailable, and a connection left in an unknown state
         by any exception is dropped."""
         with self.trouble:
-            connection = self.nodes.checkout(key)  # type: ignore[attr-defined]
+            connection = self.nodes.checkout(key)
             try:
                 result = talk(connection, argument)
             except BaseException:
-                self.nodes.discard(connection)  # type: ignore[attr-defined]
+                self.nodes.discard(connection)
                 raise
-            self.nodes.checkin(key, connection)  # type: ignore[attr-defined]
+            self.nodes.checkin(key, connection)
             return result
 
-    def run_anywhere(self, commands: list[tuple]) -> list[object]:
+    def run_anywhere(self, commands: Sequence[Command]) -> list[Reply]:
         """Commands whose keys may live anywhere (on a cluster, any slot)."""
-        return self._exchange(self.keys.namespaces, self.nodes.run, commands)  # type: ignore[attr-defined, return-value]
+        return self._exchange(self.keys.namespaces, self.nodes.run, commands)
 
     # -- reading ------------------------------------------------------------
 
@@ -228,7 +243,7 @@ class Tracker:
         if not hash_keys:
             return []
         replies = self.run_anywhere([(b"HGETALL", key) for key in hash_keys])
-        return [dict(zip(reply[::2], reply[1::2])) for reply in replies]  # type: ignore[index]
+        return [dict(zip(reply[::2], reply[1::2])) for reply in replies]
 
 
 def lean_tracker(settings: Settings) -> Tracker:

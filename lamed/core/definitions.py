@@ -51,7 +51,7 @@ class Rule:
     variant: Optional[str] = None
     exclude: bool = False
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         body = {"attribute": self.attribute, "op": self.op, "value": self.value}
         if self.exclude:
             body["exclude"] = True
@@ -66,7 +66,7 @@ class Definition:
     variants: Mapping[str, float]  # variant -> weight, in the order given
     control: str
     coverage: float = 100.0  # percent of users in the experiment
-    rules: tuple = ()
+    rules: tuple[Rule, ...] = ()
     forced: Mapping[str, str] = field(default_factory=dict)  # user id -> variant
     status: str = DRAFT
     winner: Optional[str] = None
@@ -77,7 +77,7 @@ class Definition:
         if not self.seed:
             object.__setattr__(self, "seed", self.name)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "variants": dict(self.variants),
             "control": self.control,
@@ -90,7 +90,7 @@ class Definition:
             "description": self.description,
         }
 
-    def public_dict(self, namespace: str) -> dict:
+    def public_dict(self, namespace: str) -> dict[str, Any]:
         return {"namespace": namespace, "experiment": self.name, **self.to_dict()}
 
 
@@ -108,7 +108,7 @@ def _number(value: Any, field_name: str) -> float:
     return value
 
 
-def _refuse_unknown(data: Mapping[str, Any], allowed: tuple, prefix: str) -> None:
+def _refuse_unknown(data: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise InvalidInput(
@@ -161,7 +161,7 @@ def definition_from_dict(name: Any, data: Any) -> Definition:
     return definition
 
 
-def _variants(value: Any) -> dict:
+def _variants(value: Any) -> dict[str, float]:
     variants = _mapping(value, "variants")
     if not variants:
         raise InvalidInput("variants must name at least one variant", "variants")
@@ -184,7 +184,7 @@ def _member(value: Any, variants: Mapping[str, float], field_name: str) -> str:
     return value
 
 
-def _rules(value: Any, variants: Mapping[str, float]) -> tuple:
+def _rules(value: Any, variants: Mapping[str, float]) -> tuple[Rule, ...]:
     if not isinstance(value, list):
         raise InvalidInput("rules must be a list", "rules")
     if len(value) > MAX_RULES:
@@ -230,7 +230,7 @@ def _scalar(value: Any, field_name: str) -> Any:
     return _number(value, field_name)
 
 
-def _forced(value: Any, variants: Mapping[str, float]) -> dict:
+def _forced(value: Any, variants: Mapping[str, float]) -> dict[str, str]:
     forced = _mapping(value, "forced")
     if len(forced) > MAX_FORCED:
         raise InvalidInput(f"at most {MAX_FORCED} forced users", "forced")

@@ -17,10 +17,10 @@ import json
 import math
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 from lamed.core import keys
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (the track path)
 if TYPE_CHECKING:
     from lamed.core.definitions import Definition
 
@@ -29,12 +29,19 @@ STATUSES = (DRAFT, RUNNING, PAUSED, STOPPED)
 # Tracking of these is answered 200 ``not_counted``: the experiment is over or on hold.
 NOT_COUNTED_STATUSES = (PAUSED, STOPPED)
 
-Identity = tuple  # (namespace, experiment)
+Identity = tuple[str, str]  # (namespace, experiment)
+
+
+class _Loaded(NamedTuple):
+    expires: float  # on the snapshot's clock
+    documents: dict[Identity, bytes]  # the raw definitions
+    not_counted: dict[Identity, str]  # the statuses that stop counting
+    decoded: dict[Identity, Definition | None]  # filled on first use
 
 
 class DefinitionsSnapshot:
-    """The definitions hash (raw field -> raw JSON), reloaded whole by
-    ``load`` once it is older than ``ttl_seconds``.
+    """The definitions hash, reloaded whole by ``load`` (field -> raw JSON)
+    once it is older than ``ttl_seconds``.
 
     Thread-safe without a lock: each reload replaces one tuple whole; two
     threads may both reload once, which is harmless."""
@@ -48,47 +55,41 @@ class DefinitionsSnapshot:
         self._load = load
         self._ttl = ttl_seconds
         self._clock = clock
-        # (expires at, raw documents by identity, statuses that stop counting, decoded definitions)
-        self._state: tuple[float, dict[Identity, bytes], dict[Identity, str], dict[Identity, object]] = (
-            -math.inf, {}, {}, {},
-        )  # fmt: skip
+        self._loaded = _Loaded(-math.inf, {}, {}, {})
 
     def not_counted_reason(self, namespace: str, experiment: str) -> str | None:
         """``paused`` or ``stopped`` when tracking of the experiment must not
         count; None otherwise (and for experiments without a definition)."""
-        return self._current()[2].get((namespace, experiment))
+        return self._current().not_counted.get((namespace, experiment))
 
     def definition(self, namespace: str, experiment: str) -> Definition | None:
         """The experiment's definition, or None (none stored, or one that no
         longer validates: it is skipped, so it cannot break anything else)."""
-        _, documents, _, decoded = self._current()
+        loaded = self._current()
         identity = (namespace, experiment)
-        if identity not in decoded:
-            decoded[identity] = _decode(experiment, documents.get(identity))
-        found = decoded[identity]
-        return found  # type: ignore[return-value]
+        if identity not in loaded.decoded:
+            raw = loaded.documents.get(identity)
+            loaded.decoded[identity] = None if raw is None else _decode(experiment, raw)
+        return loaded.decoded[identity]
 
     def invalidate(self) -> None:
         """Reloads on the next read: this process just wrote a definition."""
-        self._state = (-math.inf, *self._state[1:])
+        self._loaded = self._loaded._replace(expires=-math.inf)
 
-    def refresh(self) -> None:
-        loaded_at = self._clock()
-        documents = {}
-        for raw_field, raw in self._load().items():
-            try:
-                documents[keys.parse_definition_field(raw_field)] = raw
-            except (ValueError, TypeError):
-                continue  # a field Lamed did not write
-        self._state = (loaded_at + self._ttl, documents, _statuses_not_counted(documents), {})
-
-    def _current(self) -> tuple:
-        if self._clock() >= self._state[0]:
-            self.refresh()
-        return self._state
+    def _current(self) -> _Loaded:
+        if self._clock() >= self._loaded.expires:
+            loaded_at = self._clock()
+            documents = {}
+            for raw_field, raw in self._load().items():
+                try:
+                    documents[keys.parse_definition_field(raw_field)] = raw
+                except (ValueError, TypeError):
+                    continue  # a field Lamed did not write
+            self._loaded = _Loaded(loaded_at + self._ttl, documents, _statuses_not_counted(documents), {})
+        return self._loaded
 
 
-def _statuses_not_counted(documents: dict) -> dict:
+def _statuses_not_counted(documents: dict[Identity, bytes]) -> dict[Identity, str]:
     """The statuses that stop counting. A document that is not a JSON object
     is skipped here (the definitions' readers warn about it)."""
     found = {}
@@ -102,9 +103,7 @@ def _statuses_not_counted(documents: dict) -> dict:
     return found
 
 
-def _decode(name: str, raw: bytes | None) -> object:
-    if raw is None:
-        return None
+def _decode(name: str, raw: bytes) -> Definition | None:
     from lamed.core.definitions import decode_or_none  # dataclasses: never on the track path
 
     return decode_or_none(name, raw)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from lamed.core.errors import LimitExceeded
 from lamed.core.events import Event
 from lamed.core.keys import KeySchema
 from lamed.core.settings import Settings
 
-Variant = tuple  # (namespace, experiment, variant)
+Variant = tuple[str, str, str]  # (namespace, experiment, variant)
 # Runs commands in one round trip and returns their replies (the tracker's exchange).
-Run = Callable[[list[tuple]], list[object]]
+Run = Callable[[Sequence[tuple[object, ...]]], list[Any]]
 
 _REMEMBERED = 100_000  # bounded memory in a long-lived process
 
@@ -56,12 +57,12 @@ class KeySpaceLimits:
             known_experiment, experiments, known_variant, variants = replies[4 * index : 4 * index + 4]
             if not known_experiment:
                 new_experiments[namespace].add(experiment)
-                if int(experiments) + len(new_experiments[namespace]) > self.experiments_per_namespace:  # type: ignore[call-overload]
+                if int(experiments) + len(new_experiments[namespace]) > self.experiments_per_namespace:
                     limit = self.experiments_per_namespace
                     raise LimitExceeded(f"namespace {namespace!r} already has {limit} experiments", "experiment")
             if not known_variant:
                 new_variants[namespace, experiment].add(variant)
-                if int(variants) + len(new_variants[namespace, experiment]) > self.variants_per_experiment:  # type: ignore[call-overload]
+                if int(variants) + len(new_variants[namespace, experiment]) > self.variants_per_experiment:
                     limit = self.variants_per_experiment
                     raise LimitExceeded(f"experiment {experiment!r} already has {limit} variants", "variant")
         if len(self._within) > _REMEMBERED:

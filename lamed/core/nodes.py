@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from lamed.core.connection import Connection
 from lamed.core.protocol import pack_all
 from lamed.core.redis_url import ConnectionOptions
 
-Command = tuple  # parts as bytes, str or int
+if TYPE_CHECKING:
+    from lamed.core.interfaces import Command, Link, Reply
 
 
 class OneServer:
@@ -34,7 +36,7 @@ class OneServer:
     def after_exec(self, key: bytes) -> list[Command]:
         return []
 
-    def run(self, connection: Connection, commands: list[Command]) -> list[object]:
+    def run(self, connection: Link, commands: Sequence[Command]) -> list[Reply]:
         """Runs ``commands`` in one round trip on ``connection``."""
         connection.send(pack_all(commands))
         return [connection.read() for _ in commands]
@@ -65,9 +67,11 @@ class SingleRedis(OneServer):
             connection.close()  # reopened by its next send
         return connection
 
-    def checkin(self, key: bytes, connection: Connection) -> None:
+    def checkin(self, key: bytes, connection: Link) -> None:
+        assert isinstance(connection, Connection)
         self._idle.append(connection)
 
-    def discard(self, connection: Connection) -> None:
+    def discard(self, connection: Link) -> None:
         """A connection in an unknown state (mid-transaction, say)."""
+        assert isinstance(connection, Connection)
         connection.close()

@@ -7,6 +7,7 @@ Replies are parsed by hiredis when installed (as redis-py does), else by
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from lamed.core.errors import ProtocolError, ReplyError
 
@@ -16,7 +17,7 @@ def pack(*parts: bytes) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join([b"$%d\r\n%b\r\n" % (len(part), part) for part in parts])
 
 
-def pack_all(commands: Iterable[tuple]) -> bytes:
+def pack_all(commands: Iterable[tuple[object, ...]]) -> bytes:
     """Several commands, parts as bytes, str or int, for one write."""
     return b"".join(pack(*(_as_bytes(part) for part in command)) for command in commands)
 
@@ -56,12 +57,12 @@ class PythonReader:
             return False
         return reply
 
-    def _parse(self, position: int, count: int) -> tuple:
+    def _parse(self, position: int, count: int) -> tuple[list[object], int]:
         """``count`` replies from ``position``: (replies, position after).
         Hot (a batch parses hundreds of replies): scalars are parsed in this
         loop, only a nested array costs a call."""
         buffer = self._buffer
-        replies = []
+        replies: list[object] = []
         for _ in range(count):
             end = buffer.find(b"\r\n", position)
             if end < 0:
@@ -107,10 +108,10 @@ class _Incomplete(Exception):
 try:  # the C parser, when installed (it is in lamed serve's virtualenv and, for its platform, the bundle)
     from hiredis import Reader as _HiredisReader
 except ImportError:
-    _HiredisReader = None
+    _HiredisReader = None  # type: ignore[assignment, misc]
 
 
-def new_reader(use_hiredis: bool = True):
+def new_reader(use_hiredis: bool = True) -> Any:  # hiredis.Reader or PythonReader: one interface
     if use_hiredis and _HiredisReader is not None:
         return _HiredisReader(protocolError=ProtocolError, replyError=ReplyError)
     return PythonReader()

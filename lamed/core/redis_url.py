@@ -15,8 +15,8 @@ and name a CA file with ``ssl_ca_certs``.
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (the track path)
 if TYPE_CHECKING:
     from urllib.parse import SplitResult
 

@@ -9,7 +9,7 @@ experiment as plain data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from lamed.core import keys
 from lamed.core.events import PARTICIPATE
@@ -22,9 +22,9 @@ class ExperimentCounts:
     namespace: str
     name: str
     # (event, variant) -> count over all days
-    totals: dict = field(default_factory=dict)
+    totals: dict[tuple[str, str], int] = field(default_factory=dict)
     # (day "YYYYMMDD", event, variant) -> count
-    daily: dict = field(default_factory=dict)
+    daily: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     @property
     def variants(self) -> list[str]:
@@ -42,7 +42,7 @@ class ExperimentCounts:
         return not self.totals
 
 
-def experiment_counts(namespace: str, name: str, fields: dict) -> ExperimentCounts:
+def experiment_counts(namespace: str, name: str, fields: dict[bytes, bytes]) -> ExperimentCounts:
     """An experiment's counts hash (day fields, see lamed.core.keys) as totals and days."""
     counts = ExperimentCounts(namespace, name)
     for raw_field, raw_value in fields.items():
@@ -58,7 +58,7 @@ def parse_scope(scope: str) -> list[str]:
     return [name for name in scope.split(",") if name]
 
 
-def lamed_goals(counts: ExperimentCounts) -> list[dict]:
+def lamed_goals(counts: ExperimentCounts) -> list[dict[str, Any]]:
     """``[{"goal": g, "results": [{"label": v, "successes": n, "trials": n}]}]``;
     ``participate`` counts trials, every other event is a goal."""
     variants = counts.variants
@@ -78,8 +78,8 @@ def lamed_goals(counts: ExperimentCounts) -> list[dict]:
     ]
 
 
-def lamed_all(scope: Optional[str], experiments: Iterable[ExperimentCounts]) -> list[dict]:
-    body: list[dict] = [{"meta": {"scope": scope}}]
+def lamed_all(scope: Optional[str], experiments: Iterable[ExperimentCounts]) -> list[dict[str, Any]]:
+    body: list[dict[str, Any]] = [{"meta": {"scope": scope}}]
     body.extend({"experiment": counts.name, "goals": lamed_goals(counts)} for counts in experiments)
     return body
 
@@ -88,7 +88,7 @@ def iso_day(day: str) -> str:
     return f"{day[:4]}-{day[4:6]}-{day[6:]}"
 
 
-def experiment_detail(counts: ExperimentCounts) -> dict:
+def experiment_detail(counts: ExperimentCounts) -> dict[str, Any]:
     """Everything known about one experiment: trials per variant, every event's
     counts and the per-day series (ISO dates, ascending)."""
     events = sorted({event for event, _ in counts.totals})

@@ -13,6 +13,7 @@ from typing import Any
 
 from chalice import Chalice
 
+from lamed import __version__
 from lamed.core.events import MAX_BATCH_EVENTS, MAX_NAME_CHARS, MAX_UUID_CHARS
 
 OPENAPI_VERSION = "3.0.3"
@@ -115,7 +116,7 @@ def openapi_document(app: Chalice) -> dict:
         paths[path] = {method.lower(): _operation(method, path, entry) for method, entry in sorted(methods.items())}
     return {
         "openapi": OPENAPI_VERSION,
-        "info": {"title": "Lamed", "version": "1.0.0", "description": "Self-hosted A/B testing backend."},
+        "info": {"title": "Lamed", "version": __version__, "description": "Self-hosted A/B testing backend."},
         "paths": paths,
         "components": {
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},

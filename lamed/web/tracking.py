@@ -13,14 +13,16 @@ from collections import Counter
 from collections.abc import Mapping
 from operator import itemgetter
 
+from lamed.core.counting import COUNTED, DUPLICATE
 from lamed.core.events import Event, event_from_mapping, parse_body
 from lamed.web import runtime
 from lamed.web.replies import ANSWERED_ERRORS, PUBLIC_CORS, Reply, json_reply, reply_for
 
 TRACK_PATH = "/track"
 TRACK_METHODS = ("GET", "POST", "OPTIONS")
+INVALID = "invalid"
 NOT_COUNTED = "not_counted"
-STATUSES = ("counted", "duplicate", "invalid")
+STATUSES = (COUNTED, DUPLICATE, INVALID)  # every batch answer counts these (and NOT_COUNTED when there are any)
 _EXPERIMENT = itemgetter(0, 1)  # an Event's (namespace, experiment)
 
 
@@ -54,7 +56,7 @@ def track_posted(body: bytes, content_type: str | None) -> Reply:
         results = [{"status": outcome} for outcome in outcomes]
     else:
         results = [
-            {"status": "invalid", **item.to_dict()}
+            {"status": INVALID, **item.to_dict()}
             if item.__class__ is not Event
             else skipped.get(_EXPERIMENT(item)) or {"status": next(outcomes)}
             for item in parsed.items
@@ -65,7 +67,7 @@ def track_posted(body: bytes, content_type: str | None) -> Reply:
     summary = {status: tally[status] for status in STATUSES}
     if tally[NOT_COUNTED]:  # only then, so batches of experiments without definitions keep their shape
         summary[NOT_COUNTED] = tally[NOT_COUNTED]
-    return json_reply({**summary, "results": results}, 400 if summary["invalid"] else 200, PUBLIC_CORS)
+    return json_reply({**summary, "results": results}, 400 if summary[INVALID] else 200, PUBLIC_CORS)
 
 
 def _not_counted(events: list) -> dict:

@@ -19,6 +19,7 @@ from chalice import Blueprint, Response
 from lamed.core.errors import InvalidInput
 from lamed.core.events import MAX_NAME_CHARS, namespace_or_default
 from lamed.dashboard import auth
+from lamed.dashboard.snippet import alephbet_snippet
 from lamed.web import runtime
 from lamed.web.replies import NO_STORE
 from lamed.web.routes.http import handles_errors, key_problem
@@ -170,7 +171,8 @@ def experiments_page() -> Response:
     namespaces = sorted(set(store.namespaces()) | {namespace})
     return _page(
         "list.html", ROOT_FROM_TOP, namespace=namespace, namespaces=namespaces, search=search,
-        experiments=views, total=len(names), deleted=_param("deleted"), track_url=_track_url(),
+        experiments=views, total=len(names), deleted=_param("deleted"),
+        snippet=alephbet_snippet(_track_url(), namespace, script_src="alephbet.min.js"),
     )  # fmt: skip
 
 
