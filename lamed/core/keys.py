@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 from binascii import b2a_base64
+from functools import lru_cache
 
 from lamed.core.errors import SettingsError
 
@@ -85,6 +86,9 @@ def _json(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+# The track path builds the same few keys again and again; bounded, so names
+# a client invents cannot grow the caches.
+@lru_cache(maxsize=4096)
 def hash_tag(namespace: str, experiment: str) -> bytes:
     """``{xx}``: 12 bits of a digest of the experiment's identity, as two
     characters (4096 tags spread experiments over a cluster's 16384 slots).
@@ -98,8 +102,15 @@ def hash_tag(namespace: str, experiment: str) -> bytes:
     return b"{" + bytes((_TAG_ALPHABET[bits >> 6], _TAG_ALPHABET[bits & 63])) + b"}"
 
 
+@lru_cache(maxsize=4096)
 def day_field(day: str, event: str, variant: str) -> bytes:
     return _json([day, event, variant])
+
+
+@lru_cache(maxsize=4096)
+def _experiment(namespace: str, experiment: str) -> tuple[bytes, bytes]:
+    """An experiment's hash tag and JSON identity, as its keys hold them."""
+    return hash_tag(namespace, experiment), _json([namespace, experiment])
 
 
 def parse_day_field(field: bytes) -> tuple[str, str, str]:
@@ -139,10 +150,12 @@ class KeySchema:
         return self.prefix + hash_tag(namespace, experiment) + b":" + text
 
     def counts_key(self, namespace: str, experiment: str) -> bytes:
-        return self.prefix + hash_tag(namespace, experiment) + b":counts:" + _json([namespace, experiment])
+        tag, identity = _experiment(namespace, experiment)
+        return self.prefix + tag + b":counts:" + identity
 
     def variants_key(self, namespace: str, experiment: str) -> bytes:
-        return self.prefix + hash_tag(namespace, experiment) + b":variants:" + _json([namespace, experiment])
+        tag, identity = _experiment(namespace, experiment)
+        return self.prefix + tag + b":variants:" + identity
 
     def experiments_key(self, namespace: str) -> bytes:
         return self.prefix + b"experiments:" + _json([namespace])

@@ -14,20 +14,19 @@ from lamed.core.errors import ProtocolError, ReplyError
 
 def pack(*parts: bytes) -> bytes:
     """One command in RESP."""
-    return b"*%d\r\n" % len(parts) + b"".join([b"$%d\r\n%b\r\n" % (len(part), part) for part in parts])
+    return pack_all([parts])
 
 
 def pack_all(commands: Iterable[tuple[object, ...]]) -> bytes:
-    """Several commands, parts as bytes, str or int, for one write."""
-    return b"".join(pack(*(_as_bytes(part) for part in command)) for command in commands)
-
-
-def _as_bytes(part: object) -> bytes:
-    if isinstance(part, bytes):
-        return part
-    if isinstance(part, int):
-        return b"%d" % part
-    return str(part).encode("utf-8")
+    """Several commands for one write; parts as bytes, int or str (UTF-8)."""
+    out = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        for part in command:
+            if part.__class__ is not bytes:
+                part = b"%d" % part if isinstance(part, int) else str(part).encode("utf-8")
+            out.append(b"$%d\r\n%b\r\n" % (len(part), part))
+    return b"".join(out)
 
 
 class PythonReader:
