@@ -10,6 +10,7 @@ from lamed.core.events import (
     MAX_BODY_BYTES,
     MAX_NAME_CHARS,
     MAX_UUID_CHARS,
+    PARTICIPATE,
     Event,
     event_from_mapping,
     parse_body,
@@ -21,7 +22,7 @@ GOOD = {"namespace": "ns", "experiment": "my a/b test", "variant": "red", "event
 def test_query_event_keeps_names_exactly():
     event = event_from_mapping({**GOOD, "experiment": "ünï: {c}/ode 🎉", "variant": "a:b"})
     assert event == Event("ns", "ünï: {c}/ode 🎉", "a:b", "participate", "u-1")
-    assert event.is_participation
+    assert event.event == PARTICIPATE
 
 
 def test_namespace_defaults_to_alephbet_and_unknown_fields_are_ignored():

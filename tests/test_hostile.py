@@ -16,11 +16,11 @@ from lamed.core import keys
 from lamed.core.counting import COUNTED
 from lamed.core.errors import InvalidInput
 from lamed.core.events import MAX_NAME_CHARS, Event, event_from_mapping, parse_body
-
-FIELDS = Event._fields
 from lamed.core.settings import Settings
 from lamed.store.results import open_store
 from lamed.web import runtime
+
+FIELDS = Event._fields
 
 # Names Alephbet users write, and names built to break a key schema.
 tricky = st.sampled_from(

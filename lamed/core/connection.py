@@ -80,10 +80,6 @@ class Connection:
             except OSError:
                 pass
 
-    @property
-    def is_open(self) -> bool:
-        return self._sock is not None
-
     def is_stale(self) -> bool:
         """True if the server closed this idle connection (or sent something
         unasked): it must be reopened before use."""

@@ -35,10 +35,6 @@ class Event(NamedTuple):
     event: str
     uuid: str
 
-    @property
-    def is_participation(self) -> bool:
-        return self.event == PARTICIPATE
-
 
 def check_text(field: str, value: object, limit: int = MAX_NAME_CHARS, prefix: str = "") -> str:
     """``value`` if it is a non-empty UTF-8 string within ``limit``; else

@@ -160,9 +160,5 @@ class KeySchema:
     def experiments_key(self, namespace: str) -> bytes:
         return self.prefix + b"experiments:" + _json([namespace])
 
-    def scan_pattern(self) -> bytes:
-        """``SCAN MATCH`` pattern of every key under the prefix."""
-        return self.prefix + b"*"
-
 
 DEFAULT_KEYS = KeySchema()

@@ -12,11 +12,6 @@ from typing import Any
 from lamed.core.errors import ProtocolError, ReplyError
 
 
-def pack(*parts: bytes) -> bytes:
-    """One command in RESP."""
-    return pack_all([parts])
-
-
 def pack_all(commands: Iterable[tuple[object, ...]]) -> bytes:
     """Several commands for one write; parts as bytes, int or str (UTF-8)."""
     out = []
