@@ -1,6 +1,7 @@
 """Redis's own memory per expiring key, with no Lamed code: ``used_memory``
 delta over n random keys set with ``SET key 1 EX 86400``, for the flag key
-sizes Lamed uses (14-byte full form, 6-byte compact form).
+sizes around Lamed's flags: 26 bytes with the default prefix ``lamed:``, 30 with
+the longest prefix allowed (11 characters), 31 one past it.
 
     .venv/bin/python -m bench.key_memory
 """
@@ -14,7 +15,7 @@ import redis
 from lamed.cli.embedded import RedisServer
 
 SIZES = (50_000, 100_000, 130_000, 200_000, 400_000)
-KEY_BYTES = (14, 6)
+KEY_BYTES = (26, 30, 31)
 
 
 def bytes_per_key(client: redis.Redis, count: int, key_bytes: int) -> float:
