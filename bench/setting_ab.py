@@ -25,9 +25,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3000, help="in all, shared among the values")
     args = parser.parse_args()
     with private_handler(batches(0, 20_000)) as (handler, _):
-        from lamed.web import runtime
-
         from lamed.core import counting
+        from lamed.web import runtime
 
         tracker = runtime.tracker()
 

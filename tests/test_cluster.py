@@ -160,16 +160,19 @@ def test_delete_on_cluster(cluster_store):
 def test_limits_on_cluster(cluster):
     client = connect(cluster.url, 0.5)
     client.flushall()
-    limited = Store(client, Settings(max_experiments_per_namespace=3, max_variants_per_experiment=2))
+    limits = {"max_experiments_per_namespace": 3, "max_variants_per_experiment": 2, "max_namespaces": 2}
+    limited = Store(client, Settings(**limits))
     for name in ("a", "b", "c"):
         limited.track(_event(name, "u"))
-    with pytest.raises(LimitExceeded) as refused:
-        limited.track(_event("d", "u"))
-    assert refused.value.field == "experiment"
+    refused = limited.track(_event("d", "u"))
+    assert isinstance(refused, LimitExceeded) and refused.setting == "max_experiments_per_namespace"
     limited.track(_event("a", "u", "B"))
-    with pytest.raises(LimitExceeded) as refused:
-        limited.track(_event("a", "u", "C"))
-    assert refused.value.field == "variant"
+    refused = limited.track(_event("a", "u", "C"))
+    assert isinstance(refused, LimitExceeded) and refused.setting == "max_variants_per_experiment"
+    assert limited.track(Event("ns2", "e", "A", "participate", "u")) == "counted"
+    refused = limited.track(Event("ns3", "e", "A", "participate", "u"))  # a third namespace, on any slot
+    assert isinstance(refused, LimitExceeded) and refused.setting == "max_namespaces"
+    assert limited.experiment("ns3", "e").is_empty and limited.experiment("ns", "d").is_empty
     client.close()
 
 
@@ -279,3 +282,26 @@ def test_every_key_is_under_the_prefix_on_every_node(cluster, prefix):
     found = [key for node in cluster.nodes for key in scanned_keys(node.port)]
     assert len(found) > 10
     assert [key for key in found if not key.startswith(prefix.encode())] == []
+
+
+def test_fresh_namespaces_stop_growing_the_cluster(cluster):
+    from test_spam import ROUND, permanent_bytes
+
+    client = connect(cluster.url, 0.5)
+    client.flushall()
+    store = Store(client, Settings())
+    masters = [redis.Redis(port=node.port) for node in cluster.nodes]
+
+    def permanent() -> int:
+        return sum(permanent_bytes(master) for master in masters if master.info("replication")["role"] == "master")
+
+    grown = []
+    for round_number in range(2):
+        before = permanent()
+        events = [Event(f"ns {round_number * ROUND + n}", "e", "A", "participate", "u") for n in range(ROUND)]
+        outcomes = store.track_many(events[:500]) + store.track_many(events[500:1000]) + store.track_many(events[1000:])
+        assert any(isinstance(outcome, LimitExceeded) for outcome in outcomes)
+        grown.append(permanent() - before)
+    print(f"\ncluster namespaces: permanent bytes added by two rounds of {ROUND}: {grown}")
+    assert grown[1] <= grown[0] / 10, grown
+    client.close()

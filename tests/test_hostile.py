@@ -66,12 +66,14 @@ def test_names_round_trip_exactly_and_touch_no_other_key(redis_url, identities):
         assert set(store.experiment(namespace, experiment).totals) == pairs
         assert experiment in store.experiment_names(namespace)
     assert set(store.namespaces()) == {namespace for namespace, _ in expected}
-    allowed = {keys.DEFAULT_KEYS.namespaces}
+    allowed = {keys.DEFAULT_KEYS.namespaces, keys.DEFAULT_KEYS.experiment_index}
     for namespace, experiment in expected:
         allowed |= {
             keys.DEFAULT_KEYS.counts_key(namespace, experiment),
             keys.DEFAULT_KEYS.variants_key(namespace, experiment),
         }
+        if any(goal != "participate" for goal, _ in expected[namespace, experiment]):
+            allowed.add(keys.DEFAULT_KEYS.goals_key(namespace, experiment))
         allowed.add(keys.DEFAULT_KEYS.experiments_key(namespace))
     flags = {keys.DEFAULT_KEYS.flag(*event) for event in events}
     assert set(client.keys("*")) == allowed | flags
@@ -95,22 +97,33 @@ def _track(client, experiment: str, variant: str) -> tuple:
     return response.status_code, json.loads(response.body)
 
 
-def test_limits_refuse_new_experiments_and_variants_with_a_400(limited_client):
+def _refused(body: dict, setting: str) -> bool:
+    return body["status"] == "refused" and body["limit"] == setting and setting in body["error"]
+
+
+def test_limits_refuse_new_experiments_and_variants_with_a_200_naming_the_setting(limited_client):
+    """Refused, not an error: Alephbet resends anything but a 200 on every
+    page load, and a limit does not go away by itself."""
     assert _track(limited_client, "one", "A") == (200, {"status": COUNTED})
     assert _track(limited_client, "two", "A")[0] == 200
     status, body = _track(limited_client, "three", "A")
-    assert status == 400 and body["field"] == "experiment" and "2 experiments" in body["error"]
+    assert status == 200 and _refused(body, "max_experiments_per_namespace") and body["field"] == "experiment"
+    assert "LAMED_MAX_EXPERIMENTS_PER_NAMESPACE" in body["error"]
     assert _track(limited_client, "one", "B")[0] == 200
     status, body = _track(limited_client, "one", "C")
-    assert status == 400 and body["field"] == "variant"
+    assert status == 200 and _refused(body, "max_variants_per_experiment") and body["field"] == "variant"
     assert _track(limited_client, "one", "A")[0] == 200  # known names still count (as duplicates here)
+    assert _track(limited_client, "three", "A")[1]["status"] == "refused"  # still refused: nothing was written
 
 
-def test_one_batch_cannot_jump_the_experiment_limit(limited_client):
+def test_one_batch_cannot_jump_the_experiment_limit_and_the_rest_still_counts(limited_client):
     batch = [{"experiment": f"e{i}", "variant": "A", "event": "participate", "uuid": "u"} for i in range(3)]
     response = limited_client.http.post("/track", body=json.dumps(batch), headers={"content-type": "application/json"})
-    assert response.status_code == 400
-    assert json.loads(response.body)["field"] == "experiment"
+    assert response.status_code == 200
+    answer = json.loads(response.body)
+    assert [result["status"] for result in answer["results"]] == ["counted", "counted", "refused"]
+    assert (answer["counted"], answer["refused"]) == (2, 1)
+    assert _refused(answer["results"][2], "max_experiments_per_namespace")
 
 
 def test_name_length_limit_is_a_400(limited_client):

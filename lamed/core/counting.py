@@ -35,17 +35,19 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 from lamed.core import keys
-from lamed.core.errors import Contention, RedisTrouble, ReplyError
-from lamed.core.events import Event
+from lamed.core.errors import Contention, LimitExceeded, RedisTrouble, ReplyError
+from lamed.core.events import PARTICIPATE, Event
 from lamed.core.limits import KeySpaceLimits
 from lamed.core.protocol import pack_all
 from lamed.core.settings import DEFAULTS, Settings
 
 COUNTED = "counted"
 DUPLICATE = "duplicate"
+REFUSED = "refused"  # the status of an event over a limit (its LimitExceeded says which)
+Outcome = Union[str, LimitExceeded]
 # Redis 7.0 compares each watched key with those the connection already
 # watches, so one transaction's WATCH costs the square of its events.
 TRANSACTION_EVENTS = 100
@@ -106,27 +108,33 @@ class Tracker:
         self._ttl = b"%d" % settings.uuid_expiry_seconds
         self._count = self._count_scripted if settings.track_mode == "lua" else self._count_watched
 
-    def track(self, event: Event, now: float | None = None) -> str:
-        """Counts one event exactly once: returns COUNTED or DUPLICATE."""
+    def track(self, event: Event, now: float | None = None) -> Outcome:
+        """Counts one event exactly once (see :meth:`track_many`)."""
         return self.track_many([event], now)[0]
 
-    def track_many(self, events: Sequence[Event], now: float | None = None) -> list[str]:
-        """Counts a batch; one outcome per event, in order. Events with the
-        same flag (repeats inside the batch) are duplicates of the first."""
+    def track_many(self, events: Sequence[Event], now: float | None = None) -> list[Outcome]:
+        """Counts a batch; one outcome per event, in order: COUNTED, DUPLICATE,
+        or the LimitExceeded that kept it from being counted (nothing is
+        written for it). Repeats inside the batch share their first copy's."""
         day = utc_day(now)
         flags = [self.keys.flag(*event) for event in events]
         first: dict[bytes, int] = {}
         for index, flag in enumerate(flags):
             first.setdefault(flag, index)
-        writes = [self._write(events[index], flag, day) for flag, index in first.items()]
-        self.limits.check([write.event for write in writes], self.run_anywhere)
+        candidates = [self._write(events[index], flag, day) for flag, index in first.items()]
+        refusals = self.limits.refusals([write.event for write in candidates], self.run_anywhere)
+        refused = {candidates[index].flag: refusal for index, refusal in refusals.items()}
+        writes = [write for write in candidates if write.flag not in refused]
         counted: set[bytes] = set()
         for group in self.nodes.groups([write.counter for write in writes]):
             for start in range(0, len(group), TRANSACTION_EVENTS):
                 chunk = [writes[index] for index in group[start : start + TRANSACTION_EVENTS]]
                 outcomes = self._exchange(chunk[0].counter, self._count, chunk)
                 counted.update(write.flag for write, is_new in zip(chunk, outcomes) if is_new)
-        return [COUNTED if first[flag] == index and flag in counted else DUPLICATE for index, flag in enumerate(flags)]
+        return [
+            refused.get(flag) or (COUNTED if first[flag] == index and flag in counted else DUPLICATE)
+            for index, flag in enumerate(flags)
+        ]
 
     def _write(self, event: Event, flag: bytes, day: str) -> Write:
         counter = self.keys.counts_key(event.namespace, event.experiment)
@@ -189,7 +197,8 @@ class Tracker:
         return [reply > 0 for reply in replies]
 
     def _register(self, connection: Link, writes: list[Write], new_fields: list[tuple[bytes, bytes]]) -> None:
-        """Records the experiments and variants that just got a new counter field."""
+        """Records the names that just got a new counter field (the registry
+        sets that list experiments and bound what clients invent)."""
         if not new_fields:
             return
         by_field = {(write.counter, write.field): write.event for write in writes}
@@ -199,8 +208,15 @@ class Tracker:
             commands += [
                 (b"SADD", self.keys.variants_key(event.namespace, event.experiment), event.variant),
                 (b"SADD", self.keys.experiments_key(event.namespace), event.experiment),
+                (
+                    b"SADD",
+                    self.keys.experiment_index,
+                    self.keys.experiment_index_member(event.namespace, event.experiment),
+                ),
                 (b"SADD", self.keys.namespaces, event.namespace),
             ]
+            if event.event != PARTICIPATE:
+                commands.append((b"SADD", self.keys.goals_key(event.namespace, event.experiment), event.event))
         self.nodes.run(connection, commands)
 
     def _send(self, connection: Link, commands: Sequence[Command]) -> list[Reply]:

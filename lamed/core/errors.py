@@ -23,7 +23,12 @@ class InvalidInput(ValueError):
 
 
 class LimitExceeded(InvalidInput):
-    """A new name beyond a configured limit of the key space."""
+    """An event with a new name beyond a limit of the key space (or outside
+    ``allowed_namespaces``): not counted. ``setting`` raises the limit."""
+
+    def __init__(self, message: str, field: str, setting: str) -> None:
+        super().__init__(message, field)
+        self.setting = setting
 
 
 class SettingsError(ValueError):

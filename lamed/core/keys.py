@@ -21,6 +21,10 @@ experiment's Redis Cluster hash tag (see :func:`hash_tag`).
     Set of the experiment's variant names (bounds variants per experiment).
 ``Pexperiments:["namespace"]``
     Set of experiment names that have counters in the namespace.
+``P{T}:goals:["namespace","experiment"]``
+    Set of the experiment's goals (event names but ``participate``; bounds goals per experiment).
+``Pexperiment-index``
+    Set of every experiment, as ``["namespace","experiment"]`` (bounds experiments in all).
 ``Pnamespaces``
     Set of namespaces that have experiments.
 ``Pdefinitions``
@@ -131,11 +135,12 @@ def parse_definition_field(field: bytes) -> tuple[str, str]:
 class KeySchema:
     """Lamed's keys under one prefix (see the module's doc)."""
 
-    __slots__ = ("prefix", "namespaces", "definitions", "preflight")
+    __slots__ = ("prefix", "namespaces", "experiment_index", "definitions", "preflight")
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = check_prefix(prefix)
         self.namespaces = self.prefix + b"namespaces"
+        self.experiment_index = self.prefix + b"experiment-index"
         self.definitions = self.prefix + b"definitions"
         self.preflight = self.prefix + b"preflight"
 
@@ -156,6 +161,14 @@ class KeySchema:
     def variants_key(self, namespace: str, experiment: str) -> bytes:
         tag, identity = _experiment(namespace, experiment)
         return self.prefix + tag + b":variants:" + identity
+
+    def goals_key(self, namespace: str, experiment: str) -> bytes:
+        tag, identity = _experiment(namespace, experiment)
+        return self.prefix + tag + b":goals:" + identity
+
+    def experiment_index_member(self, namespace: str, experiment: str) -> bytes:
+        """How ``experiment_index`` holds an experiment."""
+        return _experiment(namespace, experiment)[1]
 
     def experiments_key(self, namespace: str) -> bytes:
         return self.prefix + b"experiments:" + _json([namespace])

@@ -1,70 +1,127 @@
-"""Bounds on the names an anonymous client can invent: experiments per
-namespace and variants per experiment (settings ``max_*``).
+"""Bounds on everything an anonymous client can invent, and the strict mode
+of an allow-list of namespaces.
 
-A limit counts what exists in Redis (the registry sets), so it holds across
-processes and restarts. Concurrent first events may pass together, so a
-limit can be overshot by a few: it guards the key space against abuse, it
-is not a quota.
+Each bound is a setting (``max_*``) that counts what exists in Redis (the
+registry sets of :mod:`lamed.core.keys`), so it holds across processes and
+restarts. Concurrent first events may pass together, so a limit can be
+overshot by a few: it guards the key space against abuse, it is not a
+quota. An event over a limit is refused before anything is written for it:
+its outcome is a :class:`~lamed.core.errors.LimitExceeded` naming the
+setting that raises the limit.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from lamed.core.errors import LimitExceeded
-from lamed.core.events import Event
+from lamed.core.events import PARTICIPATE, Event
 from lamed.core.keys import KeySchema
-from lamed.core.settings import Settings
+from lamed.core.settings import ENV_PREFIX, Settings
 
-Variant = tuple[str, str, str]  # (namespace, experiment, variant)
 # Runs commands in one round trip and returns their replies (the tracker's exchange).
 Run = Callable[[Sequence[tuple[object, ...]]], list[Any]]
 
-_REMEMBERED = 100_000  # bounded memory in a long-lived process
+_REMEMBERED = 100_000  # events' names known to be within the limits: bounded memory in a long-lived process
+
+
+class Bound(NamedTuple):
+    """One dimension: the set ``key(event)`` may hold at most ``limit`` members."""
+
+    setting: str
+    what: str  # the plural noun, for the message
+    field: str  # the event field a client changes to invent one
+    limit: int
+    key: Callable[[Event], bytes]
+    member: Callable[[Event], Any]  # None: the event adds nothing to this set
+
+
+def bounds(keys: KeySchema, settings: Settings) -> tuple[Bound, ...]:
+    return (
+        Bound("max_namespaces", "namespaces", "namespace", settings.max_namespaces,
+              lambda e: keys.namespaces, lambda e: e.namespace),
+        Bound("max_experiments", "experiments", "experiment", settings.max_experiments,
+              lambda e: keys.experiment_index, lambda e: keys.experiment_index_member(e.namespace, e.experiment)),
+        Bound("max_experiments_per_namespace", "experiments in the namespace", "experiment",
+              settings.max_experiments_per_namespace,
+              lambda e: keys.experiments_key(e.namespace), lambda e: e.experiment),
+        Bound("max_variants_per_experiment", "variants in the experiment", "variant",
+              settings.max_variants_per_experiment,
+              lambda e: keys.variants_key(e.namespace, e.experiment), lambda e: e.variant),
+        Bound("max_goals_per_experiment", "goals in the experiment", "event", settings.max_goals_per_experiment,
+              lambda e: keys.goals_key(e.namespace, e.experiment),
+              lambda e: None if e.event == PARTICIPATE else e.event),
+    )  # fmt: skip
+
+
+def refused(bound: Bound) -> LimitExceeded:
+    """The one refusal of every limit: which, and the setting that raises it."""
+    env = ENV_PREFIX + bound.setting.upper()
+    return LimitExceeded(
+        f"limit reached: {bound.limit} {bound.what} already exist; {bound.setting} ({env}) raises it",
+        bound.field,
+        setting=bound.setting,
+    )
 
 
 class KeySpaceLimits:
-    """Refuses an event of a new experiment or variant beyond the limits.
-
-    Costs one round trip the first time this process sees an (experiment,
-    variant), none after."""
+    """Which events of a batch are over a limit. Costs one round trip the first
+    time this process sees an event's names, none after."""
 
     def __init__(self, keys: KeySchema, settings: Settings) -> None:
-        self.keys = keys
-        self.experiments_per_namespace = settings.max_experiments_per_namespace
-        self.variants_per_experiment = settings.max_variants_per_experiment
-        self._within: set[Variant] = set()
+        self.bounds = bounds(keys, settings)
+        self.allowed_namespaces = frozenset(settings.allowed_namespaces)
+        self._within: set[Event] = set()
 
-    def check(self, events: Sequence[Event], run: Run) -> None:
-        unseen = sorted({(e.namespace, e.experiment, e.variant) for e in events} - self._within)
+    def refusals(self, events: Sequence[Event], run: Run) -> dict[int, LimitExceeded]:
+        """Index of each refused event -> why. New names earlier in the batch
+        count too, so one batch cannot jump a limit."""
+        found = {index: _not_allowed() for index, e in enumerate(events) if not self._allowed(e)}
+        unseen = [i for i, e in enumerate(events) if i not in found and e._replace(uuid="") not in self._within]
         if not unseen:
-            return
-        commands = []
-        for namespace, experiment, variant in unseen:
-            commands += [
-                (b"SISMEMBER", self.keys.experiments_key(namespace), experiment),
-                (b"SCARD", self.keys.experiments_key(namespace)),
-                (b"SISMEMBER", self.keys.variants_key(namespace, experiment), variant),
-                (b"SCARD", self.keys.variants_key(namespace, experiment)),
-            ]
-        replies = run(commands)
-        # New names of this batch count too, so one batch cannot jump a limit.
-        new_experiments: dict[str, set[str]] = defaultdict(set)
-        new_variants: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for index, (namespace, experiment, variant) in enumerate(unseen):
-            known_experiment, experiments, known_variant, variants = replies[4 * index : 4 * index + 4]
-            if not known_experiment:
-                new_experiments[namespace].add(experiment)
-                if int(experiments) + len(new_experiments[namespace]) > self.experiments_per_namespace:
-                    limit = self.experiments_per_namespace
-                    raise LimitExceeded(f"namespace {namespace!r} already has {limit} experiments", "experiment")
-            if not known_variant:
-                new_variants[namespace, experiment].add(variant)
-                if int(variants) + len(new_variants[namespace, experiment]) > self.variants_per_experiment:
-                    limit = self.variants_per_experiment
-                    raise LimitExceeded(f"experiment {experiment!r} already has {limit} variants", "variant")
+            return found
+        members, sizes = self._read([events[i] for i in unseen], run)
+        added: dict[bytes, set[Any]] = defaultdict(set)
+        for index in unseen:
+            event = events[index]
+            adding = []
+            for bound in self.bounds:
+                key, member = bound.key(event), bound.member(event)
+                if member is None or members[key, member] or member in added[key]:
+                    continue
+                if sizes[key] + len(added[key]) >= bound.limit:
+                    found[index] = refused(bound)
+                    break
+                adding.append((key, member))
+            else:
+                for key, member in adding:
+                    added[key].add(member)
+                self._remember(event)
+        return found
+
+    def _allowed(self, event: Event) -> bool:
+        return not self.allowed_namespaces or event.namespace in self.allowed_namespaces
+
+    def _read(self, events: list[Event], run: Run) -> tuple[dict[tuple[bytes, Any], bool], dict[bytes, int]]:
+        """Whether each name is known, and each set's size, in one round trip."""
+        pairs = list(
+            dict.fromkeys((b.key(e), b.member(e)) for e in events for b in self.bounds if b.member(e) is not None)
+        )
+        sets = list(dict.fromkeys(key for key, _ in pairs))
+        replies = run([(b"SISMEMBER", key, member) for key, member in pairs] + [(b"SCARD", key) for key in sets])
+        members = {pair: bool(reply) for pair, reply in zip(pairs, replies)}
+        sizes = {key: int(reply) for key, reply in zip(sets, replies[len(pairs) :])}
+        return members, sizes
+
+    def _remember(self, event: Event) -> None:
         if len(self._within) > _REMEMBERED:
             self._within.clear()
-        self._within.update(unseen)
+        self._within.add(event._replace(uuid=""))
+
+
+def _not_allowed() -> LimitExceeded:
+    return LimitExceeded(
+        "namespace is not in allowed_namespaces (LAMED_ALLOWED_NAMESPACES)", "namespace", setting="allowed_namespaces"
+    )

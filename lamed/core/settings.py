@@ -35,8 +35,14 @@ class Settings(NamedTuple):
     definition_cache_seconds: float = 10.0
     watch_retries: int = 5
     track_mode: str = "watch"  # "lua": the optional one-round-trip counting (lamed.core.counting)
+    # Bounds on what anonymous clients can invent (lamed.core.limits; sizing in docs/operating-redis.md).
+    max_namespaces: int = 100
+    max_experiments: int = 1000
     max_experiments_per_namespace: int = 1000
     max_variants_per_experiment: int = 50
+    max_goals_per_experiment: int = 20
+    allowed_namespaces: tuple[str, ...] = ()  # empty: any namespace
+    count_only_defined: bool = False  # True: only experiments with a definition are counted
     aws_region: Optional[str] = None
     track_paths: tuple[str, ...] = ()
     key_prefix: str = DEFAULT_PREFIX
@@ -117,16 +123,31 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             return int(value)
         if kind is float:
             return float(value)
+        if kind is bool:
+            return _boolean(value)
         if kind is tuple:
             if isinstance(value, str):
                 value = [part.strip() for part in value.split(",") if part.strip()]
             return tuple(str(part) for part in value)
     except (TypeError, ValueError) as error:
-        expected = {int: "an integer", float: "a number", tuple: "a list"}[kind]
+        expected = {int: "an integer", float: "a number", tuple: "a list", bool: "true or false"}[kind]
         raise SettingsError(f"{source}: {name} must be {expected}, got {value!r} ({error})") from None
     if not isinstance(value, str):
         raise SettingsError(f"{source}: {name} must be a string, got {value!r}")
     return value
+
+
+_LIMITS = [name for name in _CONFIGURABLE if name.startswith("max_")]
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError("expected true or false")
 
 
 def _validate(settings: Settings, source: str) -> None:
@@ -145,8 +166,9 @@ def _validate(settings: Settings, source: str) -> None:
             connection_options(settings.redis_url, settings.redis_timeout_seconds)
         except ValueError as error:
             raise SettingsError(f"{source}: redis_url {error}") from None
-    if settings.max_experiments_per_namespace < 1 or settings.max_variants_per_experiment < 1:
-        raise SettingsError(f"{source}: max_experiments_per_namespace and max_variants_per_experiment must be >= 1")
+    for name in _LIMITS:
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"{source}: {name} must be at least 1")
     if settings.api_key is not None and len(settings.api_key) < MIN_API_KEY_CHARS:
         raise SettingsError(
             f"{source}: api_key must be at least {MIN_API_KEY_CHARS} characters (API Gateway refuses shorter keys)"

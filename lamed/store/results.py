@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional, Sequence
 
-from lamed.core.counting import Tracker, lean_tracker
+from lamed.core.counting import Outcome, Tracker, lean_tracker
 from lamed.core.events import Event
 from lamed.core.redis_url import is_cluster_url
 from lamed.core.results import ExperimentCounts, experiment_counts
@@ -32,11 +32,11 @@ class Store:
         self.keys = self.tracker.keys
         self.trouble = redis_trouble(on_failure=self.tracker.nodes.failed)  # type: ignore[attr-defined]
 
-    def track(self, event: Event, now: Optional[float] = None) -> str:
-        """Counts one event exactly once: returns COUNTED or DUPLICATE."""
+    def track(self, event: Event, now: Optional[float] = None) -> Outcome:
+        """Counts one event exactly once (see Tracker.track_many)."""
         return self.tracker.track(event, now)
 
-    def track_many(self, events: Sequence[Event], now: Optional[float] = None) -> list[str]:
+    def track_many(self, events: Sequence[Event], now: Optional[float] = None) -> list[Outcome]:
         """Counts a batch exactly once; one outcome per event, in order."""
         return self.tracker.track_many(events, now)
 
@@ -73,7 +73,9 @@ class Store:
             pipe.delete(self.keys.counts_key(namespace, experiment))
             pipe.srem(self.keys.experiments_key(namespace), experiment)
             pipe.delete(self.keys.variants_key(namespace, experiment))
-            deleted, removed, _ = pipe.execute()
+            pipe.delete(self.keys.goals_key(namespace, experiment))
+            pipe.srem(self.keys.experiment_index, self.keys.experiment_index_member(namespace, experiment))
+            deleted, removed, *_ = pipe.execute()
         return bool(deleted or removed)
 
     def ping(self) -> bool:

@@ -23,6 +23,7 @@ from lamed.core import keys
 from lamed.core.counting import utc_day
 from lamed.core.definitions import definition_from_dict
 from lamed.core.errors import InvalidInput, TransferError
+from lamed.core.events import PARTICIPATE
 from lamed.store.definitions import DefinitionStore
 from lamed.store.results import Store
 
@@ -94,6 +95,10 @@ def write_counts(store: Store, namespace: str, experiment: str, rows: Iterable[t
         pipe.hset(store.keys.counts_key(namespace, experiment), mapping=fields)
         pipe.sadd(store.keys.variants_key(namespace, experiment), *{variant for _, _, variant, _ in rows})
         pipe.sadd(store.keys.experiments_key(namespace), experiment)
+        pipe.sadd(store.keys.experiment_index, store.keys.experiment_index_member(namespace, experiment))
+        goals = {event for _, event, _, _ in rows if event != PARTICIPATE}
+        if goals:
+            pipe.sadd(store.keys.goals_key(namespace, experiment), *goals)
         pipe.sadd(store.keys.namespaces, namespace)
         pipe.execute()
 

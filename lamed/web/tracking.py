@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from operator import itemgetter
+from typing import Any
 
-from lamed.core.counting import COUNTED, DUPLICATE
+from lamed.core.counting import COUNTED, DUPLICATE, REFUSED, Outcome
+from lamed.core.errors import LimitExceeded
 from lamed.core.events import Event, event_from_mapping, parse_body
 from lamed.web import runtime
 from lamed.web.replies import ANSWERED_ERRORS, PUBLIC_CORS, Reply, json_reply, reply_for
@@ -40,9 +42,8 @@ def track_query(params: Mapping[str, str]) -> Reply:
     """``GET /track``: one event from the query string."""
     event = event_from_mapping(params)
     skipped = _not_counted([event]).get(_EXPERIMENT(event))
-    if skipped:
-        return json_reply(skipped, 200, PUBLIC_CORS)
-    return json_reply({"status": runtime.tracker().track(event)}, 200, PUBLIC_CORS)
+    answer = skipped or _answer(runtime.tracker().track(event))
+    return json_reply(answer, 200, PUBLIC_CORS)
 
 
 def track_posted(body: bytes, content_type: str | None) -> Reply:
@@ -52,33 +53,50 @@ def track_posted(body: bytes, content_type: str | None) -> Reply:
     skipped = _not_counted(events)
     counted = [event for event in events if _EXPERIMENT(event) not in skipped] if skipped else events
     outcomes = iter(runtime.tracker().track_many(counted) if counted else ())
-    if len(counted) == len(parsed.items):  # the usual batch: every item an event to count
-        results = [{"status": outcome} for outcome in outcomes]
-    else:
-        results = [
-            {"status": INVALID, **item.to_dict()}
-            if item.__class__ is not Event
-            else skipped.get(_EXPERIMENT(item)) or {"status": next(outcomes)}
-            for item in parsed.items
-        ]
+    results = [
+        {"status": INVALID, **item.to_dict()}
+        if item.__class__ is not Event
+        else skipped.get(_EXPERIMENT(item)) or _answer(next(outcomes))
+        for item in parsed.items
+    ]
     if not parsed.is_batch:
         return json_reply(results[0], 200, PUBLIC_CORS)
     tally = Counter(map(itemgetter("status"), results))
     summary = {status: tally[status] for status in STATUSES}
-    if tally[NOT_COUNTED]:  # only then, so batches of experiments without definitions keep their shape
-        summary[NOT_COUNTED] = tally[NOT_COUNTED]
+    for status in (NOT_COUNTED, REFUSED):  # only when there are any, so the usual batch keeps its shape
+        if tally[status]:
+            summary[status] = tally[status]
     return json_reply({**summary, "results": results}, 400 if summary[INVALID] else 200, PUBLIC_CORS)
 
 
-def _not_counted(events: list) -> dict:
-    """Events of a paused or stopped experiment get a 200 that says so,
-    without being counted: (namespace, experiment) -> that answer, for
-    those experiments only. One lookup in the process's definitions
-    snapshot per experiment of the batch."""
+def _answer(outcome: Outcome) -> dict[str, Any]:
+    """An event's answer. An event over a limit is answered 200 ``refused``:
+    Alephbet resends anything but a 200 on every page load, and a limit does
+    not go away by itself; the answer names the setting that raises it."""
+    if isinstance(outcome, LimitExceeded):
+        return {"status": REFUSED, "limit": outcome.setting, **outcome.to_dict()}
+    return {"status": outcome}
+
+
+def _not_counted(events: list[Event]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Answers for events that are not counted, by experiment: a paused or
+    stopped experiment (200 ``not_counted``), and with ``count_only_defined``
+    an experiment without a definition (refused). One lookup in the
+    process's definitions snapshot per experiment of the batch."""
     answers = {}
     snapshot = runtime.definitions()
+    only_defined = runtime.settings().count_only_defined
     for namespace, experiment in set(map(_EXPERIMENT, events)):
         reason = snapshot.not_counted_reason(namespace, experiment)
         if reason:
             answers[namespace, experiment] = {"status": NOT_COUNTED, "reason": reason}
+        elif only_defined and snapshot.definition(namespace, experiment) is None:
+            answers[namespace, experiment] = _answer(_UNDEFINED)
     return answers
+
+
+_UNDEFINED = LimitExceeded(
+    "experiment has no definition and count_only_defined (LAMED_COUNT_ONLY_DEFINED) is on",
+    "experiment",
+    setting="count_only_defined",
+)

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from chalice import Blueprint, Response
 
 from lamed.core.assignment import assign
+from lamed.core.counting import REFUSED
 from lamed.core.definitions import definition_from_dict, updated
 from lamed.core.errors import DefinitionNotFound, InvalidInput
 from lamed.core.events import (
@@ -107,7 +108,8 @@ def assign_view() -> Response:
     chosen = assign(definition, user_id, attributes)
     recorded = None
     if record and chosen.in_experiment:
-        recorded = runtime.store().track(Event(namespace, experiment, chosen.variant, PARTICIPATE, user_id))
+        outcome = runtime.store().track(Event(namespace, experiment, chosen.variant, PARTICIPATE, user_id))
+        recorded = outcome if isinstance(outcome, str) else REFUSED
     body = {"namespace": namespace, "experiment": experiment, **chosen.to_dict(), "recorded": recorded}
     return json_response(body, 200, PUBLIC_CORS)
 
