@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from lamed.core.errors import SettingsError
 from lamed.core.settings import Settings, load_settings
@@ -15,9 +15,10 @@ class Check:
     ok: bool
     detail: str
     hint: str = ""
+    warning: bool = False  # passes, but says something the operator should know
 
     def line(self) -> str:
-        status = "PASS" if self.ok else "FAIL"
+        status = "FAIL" if not self.ok else "WARN" if self.warning else "PASS"
         hint = f" (fix: {self.hint})" if self.hint and not self.ok else ""
         return f"{status}  {self.name:<12} {self.detail}{hint}"
 
@@ -29,7 +30,9 @@ def run_checks() -> list[Check]:
         config = Check("config", False, str(error), "correct the file or run `lamed configure`")
         return [config, *_aws_checks(None)]
     checks = [Check("config", True, "valid"), _api_key_check(settings)]
-    return checks + _aws_checks(settings.aws_region) + [_redis_check(settings)]
+    redis = _redis_check(settings)
+    memory = _memory_checks(settings) if redis.ok else []
+    return checks + _aws_checks(settings.aws_region) + [redis, *memory]
 
 
 def _api_key_check(settings: Settings) -> Check:
@@ -89,3 +92,26 @@ def _write_and_read_back(settings: Settings) -> None:
             client.delete(key)
         finally:
             client.close()
+
+
+def _memory_checks(settings: Settings) -> list[Check]:
+    """The eviction policy and memory of every master: only noeviction keeps
+    counts exact (lamed.core.redis_safety)."""
+    from lamed.core.errors import StoreUnavailable
+    from lamed.store.results import open_store
+
+    try:
+        store = open_store(settings.replace(redis_timeout_seconds=max(settings.redis_timeout_seconds, 2.0)))
+        checks = store.memory_checks()
+    except StoreUnavailable as error:
+        return [Check("redis memory", False, str(error), "allow INFO for Lamed's Redis user")]
+    return [_memory_line(check) for check in checks]
+
+
+def _memory_line(check: Any) -> Check:
+    name = "redis memory" if check.node in ("redis", "cluster") else f"memory {check.node}"
+    if check.failures:
+        return Check(name, False, "; ".join(check.failures))
+    if check.warnings:
+        return Check(name, True, "; ".join(check.warnings), warning=True)
+    return Check(name, True, f"maxmemory-policy {check.policy}, {check.used_memory:,} of {check.maxmemory:,} bytes")

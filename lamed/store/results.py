@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional, Sequence
 
+from redis.cluster import RedisCluster
+from redis.exceptions import NoPermissionError
+
 from lamed.core.counting import Outcome, Tracker, lean_tracker
 from lamed.core.events import Event
+from lamed.core.redis_safety import MemoryCheck, check_memory
 from lamed.core.redis_url import is_cluster_url
 from lamed.core.results import ExperimentCounts, experiment_counts
 from lamed.core.settings import DEFAULTS, Settings
@@ -77,6 +81,20 @@ class Store:
             pipe.srem(self.keys.experiment_index, self.keys.experiment_index_member(namespace, experiment))
             deleted, removed, *_ = pipe.execute()
         return bool(deleted or removed)
+
+    def memory_checks(self) -> list[MemoryCheck]:
+        """The eviction policy and memory of every master (see lamed.core.redis_safety)."""
+        with self.trouble:
+            try:
+                if isinstance(self.client, RedisCluster):
+                    infos = self.client.info("memory", target_nodes=RedisCluster.PRIMARIES)
+                    if "used_memory" in infos:  # a cluster of one master answers for itself
+                        infos = {"cluster": infos}
+                else:
+                    infos = {"redis": self.client.info("memory")}
+            except NoPermissionError:
+                return [check_memory("redis", None)]
+        return [check_memory(str(node), info) for node, info in sorted(infos.items())]
 
     def ping(self) -> bool:
         with self.trouble:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from lamed.web import runtime
-from lamed.web.routes.http import handles_errors, json_response
+from lamed.web.replies import RETRY
+from lamed.web.routes.http import handles_errors, json_response, key_problem
 
 blueprint = Blueprint(__name__)
 
@@ -13,8 +14,17 @@ blueprint = Blueprint(__name__)
 @blueprint.route("/health", methods=["GET"])
 @handles_errors()
 def health() -> Response:
-    runtime.store().ping()
-    return json_response({"status": "ok", "redis": "ok"})
+    """200 when Redis answers and takes writes; 503 when it does not answer,
+    or answers but is full under noeviction (it refuses writes). With the
+    API key, every master's eviction policy and memory too."""
+    store = runtime.store()
+    store.ping()
+    checks = store.memory_checks()
+    full = any(check.refuses_writes for check in checks)
+    body: dict = {"status": "full" if full else "ok", "redis": "refuses writes" if full else "ok"}
+    if key_problem(blueprint.current_request.headers.get("x-api-key")) is None:
+        body["memory"] = [check.to_dict() for check in checks]
+    return json_response(body, 503 if full else 200, headers=RETRY if full else None)
 
 
 @blueprint.route("/openapi.json", methods=["GET"])

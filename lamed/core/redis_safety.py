@@ -1,0 +1,72 @@
+"""Whether a Redis can keep Lamed's counts exact: its eviction policy and
+memory, judged from ``INFO memory`` (ElastiCache allows ``INFO``, not
+``CONFIG GET``). Read by ``lamed preflight`` and ``GET /health`` on every
+master. Pure: the readers fetch ``INFO``, this module judges it.
+
+Only ``noeviction`` keeps counts exact: any other policy lets Redis evict
+keys under memory pressure: with ``volatile-*`` the expiring dedup flags go
+first (resends then count twice), with ``allkeys-*`` counters too (counts
+lost). Under ``noeviction`` a full Redis refuses writes instead: Lamed
+answers 503, and the client's retry counts the event once there is room.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+SAFE_POLICY = "noeviction"
+WARN_AT_FRACTION = 0.8
+POLICY_FIX = (
+    "set maxmemory-policy noeviction (ElastiCache: a parameter group with maxmemory-policy noeviction; "
+    "redis.conf or CONFIG SET elsewhere)"
+)
+NO_INFO = (
+    "INFO is not permitted for this Redis user, so the eviction policy cannot be checked from here; "
+    "make sure it is noeviction, or allow the user +info"
+)
+
+
+class MemoryCheck(NamedTuple):
+    """One master's verdict. ``failures`` make preflight fail; ``warnings`` do not."""
+
+    node: str
+    maxmemory: int | None
+    used_memory: int | None
+    policy: str | None
+    failures: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def refuses_writes(self) -> bool:
+        """Full under noeviction: Redis answers writes that need memory with OOM."""
+        return bool(self.maxmemory) and self.policy == SAFE_POLICY and (self.used_memory or 0) >= self.maxmemory
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "maxmemory": self.maxmemory,
+            "used_memory": self.used_memory,
+            "maxmemory_policy": self.policy,
+            "refuses_writes": self.refuses_writes,
+            "failures": list(self.failures),
+            "warnings": list(self.warnings),
+        }
+
+
+def check_memory(node: str, info: Mapping[str, Any] | None) -> MemoryCheck:
+    """The verdict on one master's ``INFO memory`` (None: INFO not permitted)."""
+    if info is None:
+        return MemoryCheck(node, None, None, None, (), (NO_INFO,))
+    maxmemory, used = int(info.get("maxmemory", 0)), int(info.get("used_memory", 0))
+    policy = str(info.get("maxmemory_policy", ""))
+    failures, warnings = [], []
+    if policy != SAFE_POLICY:
+        failures.append(f"maxmemory-policy is {policy}: Redis may evict Lamed's keys and miscount; {POLICY_FIX}")
+    if not maxmemory:
+        warnings.append("maxmemory is 0 (no limit): Redis may take all of the host's memory")
+    elif used >= maxmemory:
+        warnings.append(f"memory is full ({used:,} of {maxmemory:,} bytes): writes are refused")
+    elif used > WARN_AT_FRACTION * maxmemory:
+        warnings.append(f"memory is {used / maxmemory:.0%} used ({used:,} of {maxmemory:,} bytes)")
+    return MemoryCheck(node, maxmemory, used, policy, tuple(failures), tuple(warnings))

@@ -1,0 +1,80 @@
+"""Redis configured so it cannot drop counts: the eviction policy and memory
+checks of preflight and /health against real redis-servers, and a full
+Redis under noeviction: 503s, then every event counted once after room is made."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+from chalice.test import Client
+from conftest import API_KEY
+
+from lamed.cli.embedded import RedisServer
+from lamed.core.redis_safety import check_memory
+from lamed.core.settings import Settings
+from lamed.deploy.preflight import _memory_checks
+from lamed.web import runtime
+
+KEY = {"x-api-key": API_KEY}
+
+
+def test_the_verdict_on_info_memory():
+    safe = check_memory("r", {"maxmemory": 1000, "used_memory": 10, "maxmemory_policy": "noeviction"})
+    assert (safe.failures, safe.warnings, safe.refuses_writes) == ((), (), False)
+    assert check_memory("r", {"maxmemory": 0, "used_memory": 10, "maxmemory_policy": "noeviction"}).warnings
+    nearly = check_memory("r", {"maxmemory": 1000, "used_memory": 900, "maxmemory_policy": "noeviction"})
+    assert "90% used" in nearly.warnings[0] and not nearly.refuses_writes
+    full = check_memory("r", {"maxmemory": 1000, "used_memory": 1000, "maxmemory_policy": "noeviction"})
+    assert full.refuses_writes
+    assert check_memory("r", None).warnings and not check_memory("r", None).failures  # INFO not permitted
+
+
+@pytest.mark.parametrize("policy, passes", [("noeviction", True), ("volatile-lru", False), ("allkeys-lru", False)])
+def test_preflight_and_health_judge_the_eviction_policy(policy, passes):
+    with RedisServer(extra_args=["--maxmemory", "100mb", "--maxmemory-policy", policy]) as server:
+        settings = Settings(redis_url=server.url, api_key=API_KEY)
+        [check] = _memory_checks(settings)
+        assert check.ok is passes and (passes or "noeviction" in check.detail), check.line()
+        runtime.install(settings, runtime.build_store(settings))
+        from app import app
+
+        with Client(app) as client:
+            public = client.http.get("/health")
+            detailed = json.loads(client.http.get("/health", headers=KEY).body)
+        assert public.status_code == 200 and "memory" not in json.loads(public.body)
+        assert detailed["memory"][0]["maxmemory_policy"] == policy
+        assert bool(detailed["memory"][0]["failures"]) is not passes
+        runtime.install(Settings())
+
+
+def test_a_full_redis_is_503s_and_nothing_is_lost_or_counted_twice_after(tmp_path):
+    with RedisServer(extra_args=["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"]) as server:
+        settings = Settings(redis_url=server.url, api_key=API_KEY)
+        runtime.install(settings, runtime.build_store(settings))
+        admin = redis.Redis(port=server.port)
+        from app import app
+
+        with Client(app) as client:
+            track = "/track?experiment=e&variant=A&event=participate&uuid={}"
+            assert client.http.get(track.format("warm")).status_code == 200
+            filler = 0
+            for size in (10_000, 1_000, 100, 10):  # fill Redis with another app's data until it refuses writes
+                while True:  # (smaller and smaller: a refused big write frees its query buffer)
+                    try:
+                        admin.set(f"other-app:{filler}", b"x" * size)
+                    except redis.exceptions.OutOfMemoryError:
+                        break
+                    filler += 1
+            refused = [client.http.get(track.format(f"u{n}")) for n in range(20)]
+            assert {response.status_code for response in refused} == {503}
+            assert all(response.headers["Retry-After"] == "1" for response in refused)
+            assert client.http.get("/health").status_code == 503
+            admin.flushdb()  # room again (the counters went too: count from here)
+            assert client.http.get("/health").status_code == 200
+            retried = [json.loads(client.http.get(track.format(f"u{n}")).body)["status"] for n in range(20)]
+            again = [json.loads(client.http.get(track.format(f"u{n}")).body)["status"] for n in range(20)]
+        assert retried == ["counted"] * 20 and again == ["duplicate"] * 20
+        assert runtime.store().experiment("alephbet", "e").count("participate", "A") == 20
+        runtime.install(Settings())
