@@ -40,7 +40,9 @@ class MemoryCheck(NamedTuple):
     @property
     def refuses_writes(self) -> bool:
         """Full under noeviction: Redis answers writes that need memory with OOM."""
-        return bool(self.maxmemory) and self.policy == SAFE_POLICY and (self.used_memory or 0) >= self.maxmemory
+        if not self.maxmemory or self.used_memory is None:
+            return False
+        return self.policy == SAFE_POLICY and self.used_memory >= self.maxmemory
 
     def to_dict(self) -> dict[str, Any]:
         return {
