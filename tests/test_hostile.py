@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from lamed.core import keys
 from lamed.core.counting import COUNTED
-from lamed.core.errors import InvalidInput
+from lamed.core.errors import InvalidInput, SettingsError
 from lamed.core.events import MAX_NAME_CHARS, Event, event_from_mapping, parse_body
 from lamed.core.settings import Settings
 from lamed.store.results import open_store
@@ -134,3 +134,45 @@ def test_name_length_limit_is_a_400(limited_client):
 def test_limits_are_settings_with_defaults():
     assert Settings().max_experiments_per_namespace == 1000
     assert Settings().max_variants_per_experiment == 50
+
+
+def _client_with(settings) -> Client:
+    runtime.install(settings, runtime.build_store(settings))
+    from app import app
+
+    return Client(app)
+
+
+def test_allowed_namespaces_refuse_every_other_namespace(settings):
+    with _client_with(settings.replace(allowed_namespaces=("shop", "alephbet"))) as client:
+        assert _track(client, "e", "A") == (200, {"status": COUNTED})  # the default namespace, allowed
+        response = client.http.get("/track?namespace=spam&experiment=e&variant=A&event=participate&uuid=u")
+        body = json.loads(response.body)
+        assert response.status_code == 200 and _refused(body, "allowed_namespaces") and body["field"] == "namespace"
+        assert "LAMED_ALLOWED_NAMESPACES" in body["error"]
+    assert runtime.store().namespaces() == ["alephbet"]  # nothing written for spam
+    runtime.install(settings.replace(redis_url=None))
+
+
+def test_count_only_defined_refuses_experiments_without_a_definition(settings):
+    headers = {"x-api-key": settings.api_key, "content-type": "application/json"}
+    with _client_with(settings.replace(count_only_defined=True)) as client:
+        definition = json.dumps({"variants": {"A": 1, "B": 1}, "status": "running"})
+        assert client.http.put("/definitions/defined", body=definition, headers=headers).status_code == 201
+        assert _track(client, "defined", "A") == (200, {"status": COUNTED})
+        status, body = _track(client, "undefined", "A")
+        assert status == 200 and _refused(body, "count_only_defined") and body["field"] == "experiment"
+    assert runtime.store().experiment_names("alephbet") == ["defined"]
+    runtime.install(settings.replace(redis_url=None))
+
+
+def test_strict_settings_read_from_the_environment(tmp_path):
+    from lamed.core.settings import load_settings
+
+    environ = {"LAMED_ALLOWED_NAMESPACES": "shop, blog", "LAMED_COUNT_ONLY_DEFINED": "true", "LAMED_MAX_NAMESPACES": "7"}
+    loaded = load_settings(tmp_path / "none.json", environ)
+    assert (loaded.allowed_namespaces, loaded.count_only_defined, loaded.max_namespaces) == (("shop", "blog"), True, 7)
+    with pytest.raises(SettingsError):
+        load_settings(tmp_path / "none.json", {"LAMED_COUNT_ONLY_DEFINED": "maybe"})
+    with pytest.raises(SettingsError):
+        load_settings(tmp_path / "none.json", {"LAMED_MAX_GOALS_PER_EXPERIMENT": "0"})

@@ -78,3 +78,25 @@ def test_a_full_redis_is_503s_and_nothing_is_lost_or_counted_twice_after(tmp_pat
         assert retried == ["counted"] * 20 and again == ["duplicate"] * 20
         assert runtime.store().experiment("alephbet", "e").count("participate", "A") == 20
         runtime.install(Settings())
+
+
+def test_a_user_without_info_is_told_so_and_counting_still_works():
+    """An ACL user limited to Lamed's keys and the commands it needs, without INFO."""
+    with RedisServer() as server:
+        admin = redis.Redis(port=server.port)
+        admin.execute_command(
+            "ACL", "SETUSER", "lamed", "on", ">secret-password", "~lamed:*",
+            "+@read", "+@write", "+@transaction", "+@connection", "+eval", "+evalsha", "+script|load", "-info",
+        )  # fmt: skip
+        url = f"redis://lamed:secret-password@127.0.0.1:{server.port}/0"
+        settings = Settings(redis_url=url, api_key=API_KEY)
+        [check] = _memory_checks(settings)
+        assert check.ok and check.warning and "INFO is not permitted" in check.detail
+        runtime.install(settings, runtime.build_store(settings))
+        from app import app
+
+        with Client(app) as client:
+            assert client.http.get("/health").status_code == 200
+            track = client.http.get("/track?experiment=e&variant=A&event=participate&uuid=u1")
+            assert json.loads(track.body) == {"status": "counted"}
+        runtime.install(Settings())
