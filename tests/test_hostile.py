@@ -169,7 +169,11 @@ def test_count_only_defined_refuses_experiments_without_a_definition(settings):
 def test_strict_settings_read_from_the_environment(tmp_path):
     from lamed.core.settings import load_settings
 
-    environ = {"LAMED_ALLOWED_NAMESPACES": "shop, blog", "LAMED_COUNT_ONLY_DEFINED": "true", "LAMED_MAX_NAMESPACES": "7"}
+    environ = {
+        "LAMED_ALLOWED_NAMESPACES": "shop, blog",
+        "LAMED_COUNT_ONLY_DEFINED": "true",
+        "LAMED_MAX_NAMESPACES": "7",
+    }
     loaded = load_settings(tmp_path / "none.json", environ)
     assert (loaded.allowed_namespaces, loaded.count_only_defined, loaded.max_namespaces) == (("shop", "blog"), True, 7)
     with pytest.raises(SettingsError):

@@ -3,12 +3,12 @@ everything under the key prefix (see :mod:`lamed.store.keyspace`)."""
 
 from __future__ import annotations
 
-import sys
-from typing import Callable, Optional
+from typing import Optional
 
 import click
 
 from lamed.cli.errors import one_line_errors, settings_or_fail, store_or_fail
+from lamed.cli.progress import progress
 
 
 @click.group(invoke_without_command=True)
@@ -48,17 +48,9 @@ def remove(namespace: Optional[str], everything: bool, yes: bool) -> None:
         removed = keyspace.remove_namespace(store, namespace)
         click.echo(f"removed {removed} keys of {what}; its dedup flags expire within uuid_expiry_seconds")
         return
-    removed = keyspace.remove_everything(store, _progress())
-    if sys.stderr.isatty():
-        click.echo("", err=True)
+    with progress("keys removed") as tell:
+        removed = keyspace.remove_everything(store, tell)
     click.echo(f"removed {removed:,} keys under {settings.key_prefix!r}")
-
-
-def _progress() -> Callable[[int], None]:
-    """Counts on a terminal, as they go; nothing when not on one."""
-    if not sys.stderr.isatty():
-        return lambda count: None
-    return lambda count: click.echo(f"\rremoved {count:,} keys", err=True, nl=False)
 
 
 COMMANDS = (keys,)

@@ -10,6 +10,7 @@ from typing import Optional
 import click
 
 from lamed.cli.errors import one_line_errors, settings_or_fail, store_or_fail
+from lamed.cli.progress import progress
 
 
 def _transfer_errors() -> tuple:
@@ -29,7 +30,8 @@ def export_command(output: Optional[str]) -> None:
     """Write all counters and definitions as JSON."""
     from lamed.store.transfer import export_document
 
-    text = json.dumps(export_document(_store()), ensure_ascii=False, indent=1) + "\n"
+    with progress("experiments exported") as tell:
+        text = json.dumps(export_document(_store(), tell), ensure_ascii=False, indent=1) + "\n"
     if output:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -48,10 +50,14 @@ def import_command(source: Optional[str], from_lamed: Optional[str], namespaces:
     from lamed.store import transfer
 
     if from_lamed:
-        import redis
+        from lamed.store.redis_client import connect
 
-        with redis.Redis.from_url(from_lamed, socket_timeout=5, socket_connect_timeout=5) as old:
-            summary = transfer.import_from_lamed(_store(), old, namespaces, day)
+        old = connect(from_lamed, 5.0)  # the same connection policy as every Lamed client
+        try:
+            with progress("experiments imported") as tell:
+                summary = transfer.import_from_lamed(_store(), old, namespaces, day, tell)
+        finally:
+            old.close()
     else:
         if not source:
             raise click.UsageError("give an export file (or -), or --from-lamed REDIS_URL")
@@ -60,7 +66,8 @@ def import_command(source: Optional[str], from_lamed: Optional[str], namespaces:
                 document = json.load(handle)
             except ValueError as error:
                 raise transfer.TransferError(f"{source}: not JSON: {error}") from None
-        summary = transfer.import_document(_store(), document)
+        with progress("experiments imported") as tell:
+            summary = transfer.import_document(_store(), document, tell)
     click.echo("imported " + ", ".join(f"{value} {name}" for name, value in summary.items()))
 
 

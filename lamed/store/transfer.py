@@ -15,7 +15,7 @@ definitions. Dedup flags are not exported: they expire within a day anyway.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import redis
 
@@ -27,11 +27,19 @@ from lamed.core.events import PARTICIPATE
 from lamed.store.definitions import DefinitionStore
 from lamed.store.results import Store
 
+Progress = Callable[[int], None]  # told a running count
+
+
+def _quiet(count: int) -> None:
+    pass
+
+
 FORMAT = "lamed-export"
 VERSION = 1
 
 
-def export_document(store: Store) -> dict:
+def export_document(store: Store, progress: Progress = _quiet) -> dict:
+    """Every counter and definition; ``progress`` is told the experiments done."""
     experiments = []
     for namespace in store.namespaces():
         for counts in store.results(namespace, store.experiment_names(namespace)):
@@ -40,6 +48,7 @@ def export_document(store: Store) -> dict:
                 for (day, event, variant), value in sorted(counts.daily.items())
             ]
             experiments.append({"namespace": namespace, "experiment": counts.name, "counts": rows})
+            progress(len(experiments))
     return {"format": FORMAT, "version": VERSION, "experiments": experiments, "definitions": _definitions(store)}
 
 
@@ -51,16 +60,18 @@ def _definitions(store: Store) -> list:
     ]
 
 
-def import_document(store: Store, document: Any) -> dict:
-    """Writes an export into ``store`` (all checked before anything is written)."""
+def import_document(store: Store, document: Any, progress: Progress = _quiet) -> dict:
+    """Writes an export into ``store`` (all checked before anything is written);
+    ``progress`` is told the experiments written."""
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise TransferError(f"not a {FORMAT} document")
     if document.get("version") != VERSION:
         raise TransferError(f"unsupported {FORMAT} version {document.get('version')!r}")
     experiments = [_experiment_rows(item) for item in _list(document, "experiments")]
     definitions = [_definition(item) for item in _list(document, "definitions")]
-    for namespace, experiment, rows in experiments:
+    for done, (namespace, experiment, rows) in enumerate(experiments, 1):
         write_counts(store, namespace, experiment, rows)
+        progress(done)
     _put_definitions(store, definitions)
     counters = sum(len(rows) for _, _, rows in experiments)
     return {"experiments": len(experiments), "counters": counters, "definitions": len(definitions)}
@@ -106,7 +117,9 @@ def write_counts(store: Store, namespace: str, experiment: str, rows: Iterable[t
 # -- Lamed 0.4.3 / Gimel --------------------------------------------------
 
 
-def import_from_lamed(store: Store, source: redis.Redis, namespaces: Iterable[str], day: Optional[str] = None) -> dict:
+def import_from_lamed(
+    store: Store, source: redis.Redis, namespaces: Iterable[str], day: Optional[str] = None, progress: Progress = _quiet
+) -> dict:
     """Copies the counters of an old Lamed/Gimel Redis into one day bucket.
 
     Old keys: ``{ns}:experiments`` (set of names), ``{ns}:{exp}:counter_keys``
@@ -126,6 +139,7 @@ def import_from_lamed(store: Store, source: redis.Redis, namespaces: Iterable[st
             write_counts(store, namespace, experiment, rows)
             imported["experiments"] += 1
             imported["counters"] += len(rows)
+            progress(imported["experiments"])
     return imported
 
 
