@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from typing import Optional
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from chalice.test import Client
@@ -82,18 +82,40 @@ def csrf_of(html: str) -> str:
 # -- login ----------------------------------------------------------------------
 
 
-def test_pages_need_a_session_and_show_the_login_form(client, fake_store):
+def test_pages_need_a_session_and_redirect_to_the_login_page_and_back(client, fake_store):
     seed(fake_store, "secret test", {"A": (10, 1)})
-    for path in (
-        "/dashboard",
-        "/dashboard/secret",
-        "/dashboard?experiment=secret+test",
-        "/dashboard/export?experiment=secret+test",
+    for path, login_page in (
+        ("/dashboard", "dashboard/login"),
+        ("/dashboard/secret", "../dashboard/login"),
+        ("/dashboard?experiment=secret+test", "dashboard/login"),
+        ("/dashboard/export?experiment=secret+test", "../dashboard/login"),
     ):
         response = client.http.get(path)
-        assert response.status_code == 401
-        body = response.body.decode()
-        assert 'type="password"' in body and "secret test" not in body
+        assert response.status_code == 303 and "secret test" not in response.body.decode()
+        location, _, query = response.headers["Location"].partition("?")
+        assert location == login_page
+        back_to = parse_qs(query)["next"][0]
+        assert urlsplit(back_to).path == urlsplit(path).path  # and its query: the same page
+        assert parse_qs(urlsplit(back_to).query) == parse_qs(urlsplit(path).query)
+        form = client.http.get("/dashboard/login?" + query).body.decode()
+        assert 'type="password"' in form and 'name="next"' in form
+        after = client.http.post("/dashboard/login", body=urlencode({"key": API_KEY, "next": back_to}), headers=FORM)
+        assert after.status_code == 303 and after.headers["Location"] == back_to
+
+
+@pytest.mark.parametrize("elsewhere", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "dashboard"])
+def test_login_never_sends_anyone_to_another_site(client, elsewhere):
+    after = client.http.post("/dashboard/login", body=urlencode({"key": API_KEY, "next": elsewhere}), headers=FORM)
+    assert after.status_code == 303 and after.headers["Location"] == "../dashboard"
+
+
+def test_the_front_door_leads_to_the_dashboard_keeping_the_stage():
+    from lamed.web.gateway import proxy_event
+    from lamed.web.lambda_handler import handler
+
+    for path, location in (("/api", "/api/dashboard"), ("/api/", "/api/dashboard"), ("/", "/dashboard")):
+        answer = handler(proxy_event("GET", "/", path), None)
+        assert (answer["statusCode"], answer["headers"]["Location"]) == (303, location)
 
 
 def test_login_sets_an_httponly_samesite_cookie_without_the_key(client):

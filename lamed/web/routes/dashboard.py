@@ -29,6 +29,7 @@ blueprint = Blueprint(__name__)
 ROOT_FROM_TOP = "dashboard"  # from /dashboard itself
 ROOT_FROM_BELOW = "../dashboard"  # from /dashboard/<anything>
 FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_NEXT_CHARS = 4096  # where login returns to: a page of the dashboard, its query included
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -105,13 +106,16 @@ def _page(template: str, root: str, status: int = 200, **context: Any) -> Respon
 
 
 def logged_in(root: str) -> Callable:
-    """Shows the login form (401) instead of the page without a session."""
+    """Without a session: a page redirects (303) to the login page, which
+    comes back to it after login; a form post is refused (401)."""
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Response:
             if _session() is None:
-                return _page("login.html", root, 401, message=None)
+                if _request().method != "GET":
+                    return _page("login.html", root, 401, message=None, next_path="")
+                return _redirect(f"{root}/login?" + urlencode({"next": _requested_path()}))
             return view(*args, **kwargs)
 
         return wrapper
@@ -131,18 +135,48 @@ def _checked_form() -> dict:
 
 
 @blueprint.route("/dashboard/login", methods=["GET"])
+@handles_errors()
 def login_form() -> Response:
-    return _page("login.html", ROOT_FROM_BELOW, message=None)
+    return _page(
+        "login.html",
+        ROOT_FROM_BELOW,
+        message=None,
+        next_path=_same_origin((_request().query_params or {}).get("next")) or "",
+    )
 
 
 @blueprint.route("/dashboard/login", methods=["POST"], content_types=["*/*"])
 @handles_errors()
 def login() -> Response:
-    problem = key_problem(_form().get("key") or None)
+    form = _form()
+    back_to = _same_origin(form.get("next"))
+    problem = key_problem(form.get("key") or None)
     if problem is not None:
-        return _page("login.html", ROOT_FROM_BELOW, problem.status_code, message=problem.body["error"])
+        message = problem.body["error"]
+        return _page("login.html", ROOT_FROM_BELOW, problem.status_code, message=message, next_path=back_to or "")
     token = auth.new_session(runtime.settings().api_key)
-    return _redirect(ROOT_FROM_BELOW, **{"Set-Cookie": auth.set_cookie_header(token, _is_https())})
+    return _redirect(back_to or ROOT_FROM_BELOW, **{"Set-Cookie": auth.set_cookie_header(token, _is_https())})
+
+
+def _requested_path() -> str:
+    """The page as the browser asked for it (an API Gateway stage included)."""
+    request = _request()
+    query = urlencode(request.query_params or {})
+    return (request.context.get("path") or "/dashboard") + (f"?{query}" if query else "")
+
+
+def _same_origin(path: Optional[str]) -> Optional[str]:
+    """``path`` if it is a path on this server, else None: login must not
+    send anyone to another site (``//host``, ``https:``, ``/\\host``)."""
+    if (
+        not path
+        or len(path) > MAX_NEXT_CHARS
+        or not path.startswith("/")
+        or path.startswith(("//", "/\\"))
+        or any(c in path for c in "\r\n")
+    ):
+        return None
+    return path
 
 
 @blueprint.route("/dashboard/logout", methods=["POST"], content_types=["*/*"])

@@ -27,6 +27,14 @@ def health() -> Response:
     return json_response(body, 503 if full else 200, headers=RETRY if full else None)
 
 
+@blueprint.route("/", methods=["GET"])
+def front_door() -> Response:
+    """The API's root: to the dashboard, keeping whatever prefix (an API
+    Gateway stage) the request came with, as ``/api`` or ``/api/``."""
+    path = blueprint.current_request.context.get("path") or "/"
+    return Response(body="", status_code=303, headers={"Location": path.rstrip("/") + "/dashboard"})
+
+
 @blueprint.route("/openapi.json", methods=["GET"])
 def openapi() -> Response:
     """Every route, as OpenAPI 3 (built from the route table, see lamed.web.openapi)."""
