@@ -168,18 +168,24 @@ def test_empty_namespace_shows_how_to_start(client, cookie):
     )
 
 
-def test_list_shows_trials_best_variant_and_status(client, cookie, fake_store):
-    seed(fake_store, "clear winner", {"A": (400, 40), "B": (400, 80)})
+def test_list_shows_trials_the_decision_and_status(client, cookie, fake_store):
+    seed(fake_store, "clear winner", {"A": (1000, 100), "B": (1000, 200)})
+    seed(fake_store, "early lead", {"A": (400, 40), "B": (400, 80)})
     seed(fake_store, "tiny", {"A": (5, 1), "B": (6, 2)})
     seed(fake_store, "broken split", {"A": (1000, 100), "B": (700, 70)})
     html = page(client, "/dashboard", cookie)
     blocks = {chunk.split('"', 1)[0]: chunk for chunk in html.split('data-experiment="')[1:]}
-    assert set(blocks) == {"clear winner", "tiny", "broken split"}
+    assert set(blocks) == {"clear winner", "early lead", "tiny", "broken split"}
     assert 'data-status="significant"' in blocks["clear winner"]
-    assert 'data-variant="A"><span class="name">A</span>: <span class="count">400</span>' in blocks["clear winner"]
-    assert 'Best so far: <strong class="name">B</strong>' in blocks["clear winner"]
-    assert 'data-status="collecting"' in blocks["tiny"] and "not enough data" in blocks["tiny"]
+    assert 'data-variant="A"><span class="name">A</span>: <span class="count">1000</span>' in blocks["clear winner"]
+    assert 'data-kind="ship" data-goal="signup">Ship B: +100.0% on signup, interval +' in blocks["clear winner"]
+    # p = 0.0000 by the z-test, but the always-valid test (the badge's since 2.0) is not sure yet.
+    assert 'data-status="collecting"' in blocks["early lead"]
+    assert 'data-kind="keep running"' in blocks["early lead"] and "Keep running: " in blocks["early lead"]
+    assert 'data-status="collecting"' in blocks["tiny"] and "Not enough data yet on signup." in blocks["tiny"]
     assert 'data-status="mismatch"' in blocks["broken split"]
+    assert "Stop and check the traffic split: sample-ratio mismatch" in blocks["broken split"]
+    assert "Best so far" not in html and "chance to be best" not in html  # P(best) is on the detail page only
 
 
 def test_search_and_namespace_switcher(client, cookie, fake_store):
@@ -199,16 +205,19 @@ def test_search_and_namespace_switcher(client, cookie, fake_store):
 
 
 def test_detail_shows_the_figures_of_lamed_stats(client, cookie, fake_store):
-    seed(fake_store, "clear-winner", {"A": (400, 40), "B": (400, 80)}, days=3)
+    seed(fake_store, "clear-winner", {"A": (1000, 100), "B": (1000, 200)}, days=3)
     html = page(client, "/dashboard/clear-winner", cookie)
-    expected = stats.summarize_goal([("A", 40, 400), ("B", 80, 400)], "A").variants
+    expected = stats.summarize_goal([("A", 100, 1000), ("B", 200, 1000)], "A").variants[1]
     row_b = html.split('<tr data-variant="B"', 1)[1].split("</tr>", 1)[0]
-    assert f"{expected[1].rate * 100:.2f}%" in row_b
-    assert f"{expected[1].uplift * 100:+.1f}%" in row_b
-    assert f"{expected[1].uplift_low * 100:+.1f}%" in row_b
-    assert expected[1].prob_beat_control > 0.999 and "&gt; 99.9%" in row_b  # not rounded to a certainty
-    assert "&lt; 0.0001" in row_b or f"{expected[1].p_value:.4f}" in row_b
-    assert "significant" in row_b
+    assert f"{expected.rate * 100:.2f}%" in row_b
+    assert f"{expected.uplift * 100:+.1f}%" in row_b
+    assert f"{expected.sequential_uplift_low * 100:+.1f}%" in row_b  # the deciding (always-valid) interval
+    assert f"{expected.sequential_p_value:.4f}" in row_b and "significant" in row_b
+    more_b = html.split('<tr data-variant="B"', 2)[2].split("</tr>", 1)[0]  # behind the disclosure
+    assert f"{expected.uplift_low * 100:+.1f}%" in more_b and "&lt; 0.0001" in more_b  # the z-test's
+    assert expected.prob_beat_control > 0.999 and "&gt; 99.9%" in more_b  # not rounded to a certainty
+    assert 'id="deciding-test" data-test="sequential"' in html and "always-valid sequential test" in html
+    assert "P(best), descriptive" in html and "<details" in html
     assert html.count("<svg") == 3  # trials per day, rate, conversions per day
     assert "Consistent with an even split" in html
 
@@ -329,9 +338,23 @@ def test_json_export_carries_the_counts_and_every_figure(client, cookie, fake_st
     assert response.headers["Content-Disposition"].startswith("attachment")
     document = json.loads(response.body)
     assert document["variants"] == [{"label": "A", "trials": 400}, {"label": "B", "trials": 400}]
-    expected = stats.summarize_goal([("A", 40, 400), ("B", 80, 400)], "A").to_dict()["variants"]
-    assert document["statistics"] == [{"goal": "signup", "problem": None, "variants": expected}]
-    assert document["status"] == "significant" and document["control"] == "A"
+    pace = {"A": 400.0, "B": 400.0}  # one day of counts
+    summary = stats.summarize_goal([("A", 40, 400), ("B", 80, 400)], "A", trials_per_day=pace).to_dict()
+    goal_figures = {name: summary[name] for name in ("deciding_test", "sample_size_per_variant")}
+    goal_figures.update(decision_sample_per_variant=summary["decision_sample_per_variant"])
+    goal_figures.update(days_remaining=summary["days_remaining"])
+    expected = {"goal": "signup", "problem": None, **goal_figures, "variants": summary["variants"]}
+    assert document["statistics"] == [expected]
+    # The fixed-horizon p is < 0.0001, but the always-valid test decides: not significant yet.
+    assert document["status"] == "collecting" and document["control"] == "A"
+    assert document["primary_goal"] == "signup" and document["deciding_test"] == "sequential"
+    assert document["decision"].startswith("Keep running: about ")
+    assert document["decisions"] == [{"goal": "signup", "kind": "keep running", "text": document["decision"]}]
+    row = document["statistics"][0]["variants"][1]
+    for name in ("sequential_p_value", "sequential_uplift_low", "sequential_uplift_high", "adjusted_p_value"):
+        assert isinstance(row[name], float), name
+    assert row["deciding_test"] == "sequential" and row["days_remaining"] >= 1
+    assert row["decision_sample_per_variant"] == stats.sequential_decision_sample(0.1, 0.2)
 
 
 def test_csv_export_has_a_row_per_goal_and_variant_and_defuses_formulas(client, cookie, fake_store):
