@@ -445,3 +445,95 @@ def test_pages_show_the_definition(client, cookie, fake_store):
     listing = page(client, "/dashboard", cookie)
     assert "stopped: B wins" in listing
     assert 'id="definition"' not in page(client, "/dashboard/plain", cookie)
+
+
+# -- decisions (issue 14) ---------------------------------------------------------------
+
+
+def put_definition(fake_store, name: str, document: dict) -> None:
+    from lamed.core.definitions import definition_from_dict
+    from lamed.store.definitions import DefinitionStore
+
+    DefinitionStore(fake_store.client, keys.DEFAULT_KEYS).put("alephbet", definition_from_dict(name, document))
+    runtime.definitions().invalidate()
+
+
+def test_a_definition_or_the_settings_switch_to_the_fixed_horizon_test(client, cookie, fake_store, monkeypatch):
+    seed(fake_store, "planned", {"A": (400, 40), "B": (400, 80)})
+    seed(fake_store, "watched", {"A": (400, 40), "B": (400, 80)})
+    put_definition(fake_store, "planned", {"variants": {"A": 1, "B": 1}, "deciding_test": "fixed"})
+    planned = page(client, "/dashboard/planned", cookie)
+    assert (
+        'data-test="fixed"' in planned and "fixed-horizon z-test" in planned and 'data-status="significant"' in planned
+    )
+    assert 'data-kind="ship"' in planned
+    watched = page(client, "/dashboard/watched", cookie)
+    assert 'data-test="sequential"' in watched and 'data-status="collecting"' in watched
+
+    monkeypatch.setattr(runtime, "settings", lambda: Settings(api_key=API_KEY, deciding_test="fixed"))
+    assert 'data-status="significant"' in page(client, "/dashboard/watched", cookie)
+    document = json.loads(client.http.get("/dashboard/export?experiment=watched&format=json", headers=cookie).body)
+    assert document["deciding_test"] == "fixed" and document["statistics"][0]["variants"][1]["deciding_test"] == "fixed"
+    row = document["statistics"][0]["variants"][1]
+    assert row["decision_sample_per_variant"] == row["sample_size_per_variant"] == stats.sample_size_per_variant(0.1)
+
+
+def test_the_decision_is_about_the_primary_goal(client, cookie, fake_store):
+    seed(fake_store, "goals", {"A": (1000, 100), "B": (1000, 200)}, goal="signup")
+    seed(fake_store, "goals", {"A": (1000, 100), "B": (1000, 100)}, goal="purchase")
+    both = page(client, "/dashboard/goals", cookie)
+    assert both.count('class="decision-line"') == 2  # no primary goal: one line per goal
+    put_definition(fake_store, "goals", {"variants": {"A": 1, "B": 1}, "primary_goal": "purchase"})
+    html = page(client, "/dashboard/goals", cookie)
+    decision = html.split('id="decision"', 1)[1].split("</section>", 1)[0]
+    assert decision.count('class="decision-line"') == 1 and 'data-goal="purchase"' in decision
+    assert '<section class="card goal secondary" data-goal="signup">' in html
+    assert 'purchase</span> <span class="tag">primary</span>' in html
+    document = json.loads(client.http.get("/dashboard/export?experiment=goals&format=json", headers=cookie).body)
+    assert document["primary_goal"] == "purchase" and [d["goal"] for d in document["decisions"]] == ["purchase"]
+    # Two comparisons: Holm over both. signup's raw p doubles (unless it is 1 already).
+    signup = next(g for g in document["statistics"] if g["goal"] == "signup")["variants"][1]
+    assert signup["adjusted_p_value"] == pytest.approx(min(1.0, 2 * signup["sequential_p_value"]), rel=1e-12)
+
+
+def test_a_primary_goal_without_counts_is_not_enough_data(client, cookie, fake_store):
+    seed(fake_store, "new goal", {"A": (1000, 100), "B": (1000, 200)})
+    put_definition(fake_store, "new goal", {"variants": {"A": 1, "B": 1}, "primary_goal": "upgrade"})
+    html = page(client, "/dashboard/new goal", cookie)
+    assert 'data-goal="upgrade">Not enough data yet on upgrade.' in html
+
+
+def test_a_variant_named_like_a_control_is_the_default_control(client, cookie, fake_store):
+    seed(fake_store, "priced", {"cheap": (400, 40), "Control": (400, 60)})
+    document = json.loads(client.http.get("/dashboard/export?experiment=priced&format=json", headers=cookie).body)
+    assert document["control"] == "Control"
+    from lamed.dashboard.views import default_control
+
+    assert default_control(["a", "b"]) == "a" and default_control(["b", "ORIGINAL"]) == "ORIGINAL"
+    assert default_control(["baseline", "default"]) == "baseline" and default_control([]) is None
+
+
+def test_csv_export_carries_the_decision_figures(client, cookie, fake_store):
+    seed(fake_store, "exp", {"A": (400, 40), "B": (400, 80)}, days=2)
+    response = client.http.get("/dashboard/export?experiment=exp&format=csv", headers=cookie)
+    rows = {row["variant"]: row for row in csv.DictReader(io.StringIO(response.body.decode()))}
+    document = json.loads(client.http.get("/dashboard/export?experiment=exp&format=json", headers=cookie).body)
+    figures = {v["label"]: v for v in document["statistics"][0]["variants"]}
+    for name in ("sequential_p_value", "sequential_uplift_low", "sequential_uplift_high", "adjusted_p_value",
+                 "sample_size_per_variant", "decision_sample_per_variant", "days_remaining"):  # fmt: skip
+        assert float(rows["B"][name]) == pytest.approx(figures["B"][name], rel=1e-12), name
+    assert rows["A"]["sequential_p_value"] == "" and rows["B"]["deciding_test"] == "sequential"
+    assert (
+        rows["A"]["decision"] == rows["B"]["decision"] == document["decision"] and rows["B"]["primary_goal"] == "signup"
+    )
+
+
+def test_days_remaining_follow_the_last_seven_days(fake_store):
+    from lamed.dashboard.views import recent_trials_per_day
+
+    seed(fake_store, "paced", {"A": (100, 10), "B": (50, 5)}, days=10)  # 10 (A) and 5 (B) a day
+    pace = recent_trials_per_day(fake_store.experiment("alephbet", "paced"))
+    assert pace == {"A": pytest.approx(10.0), "B": pytest.approx(5.0)}
+    seed(fake_store, "young", {"A": (30, 3)}, days=3)
+    assert recent_trials_per_day(fake_store.experiment("alephbet", "young")) == {"A": pytest.approx(10.0)}
+    assert recent_trials_per_day(fake_store.experiment("alephbet", "nothing")) == {}
