@@ -188,6 +188,20 @@ def test_summary_gives_days_remaining_from_the_pace():
     assert fixed.days_remaining is None  # no pace given
 
 
+def test_the_goal_waits_only_for_its_open_comparisons():
+    pace = {"control": 250.0, "cheap": 250.0, "premium": 250.0}
+    rows = [("control", 100, 1000), ("cheap", 200, 1000), ("premium", 95, 1000)]
+    goal = stats.summarize_goal(rows, "control", trials_per_day=pace)
+    cheap, premium = goal.comparisons
+    assert cheap.significant and cheap.days_remaining > premium.days_remaining > 0  # cheap concluded already
+    assert (goal.days_remaining, goal.decision_sample_per_variant) == (
+        premium.days_remaining,
+        premium.decision_sample_per_variant,
+    )
+    settled = stats.summarize_goal([("control", 100, 1000), ("cheap", 200, 1000)], "control", trials_per_day=pace)
+    assert (settled.days_remaining, settled.decision_sample_per_variant) == (0, 1000)
+
+
 def decision(rows, **plan):
     plan = stats.Plan(**plan)
     (goal,) = stats.adjust_comparisons([stats.summarize_goal(rows, rows[0][0], plan=plan)], plan)

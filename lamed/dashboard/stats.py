@@ -695,8 +695,8 @@ class GoalStats:
     """Figures for one goal: one row per variant plus the experiment's SRM.
 
     The goal's decision_sample_per_variant and days_remaining are the largest
-    of its variants' (None if any is unknown): the time until every
-    comparison can conclude.
+    of its open comparisons' (None if any is unknown): the time until every
+    comparison can conclude; once all have, the smallest arm's trials and 0.
     """
 
     control: str
@@ -853,16 +853,30 @@ def summarize_goal(
 
 
 def _goal_stats(control: str, rows: list[VariantStats], srm: SrmResult, plan: Plan) -> GoalStats:
-    compared = [row for row in rows if not row.is_control]
+    """The goal's figures. Its time to decide is that of the comparisons still
+    open (neither significant nor within ±mde): a concluded comparison needs
+    no more data, so it does not hold the goal up."""
+    open_rows = [row for row in rows if not row.is_control and not _settled(row, plan)]
+    if open_rows:
+        decision_sample = _largest([row.decision_sample_per_variant for row in open_rows])
+        days = _largest([row.days_remaining for row in open_rows])
+    else:  # every comparison concluded at the sample it has
+        decision_sample, days = min(row.trials for row in rows), 0
     return GoalStats(
         control=control,
         variants=rows,
         srm=srm,
         deciding_test=plan.deciding_test,
         sample_size_per_variant=next(row.sample_size_per_variant for row in rows if row.is_control),
-        decision_sample_per_variant=_largest([row.decision_sample_per_variant for row in compared]),
-        days_remaining=_largest([row.days_remaining for row in compared]),
+        decision_sample_per_variant=decision_sample,
+        days_remaining=days,
     )
+
+
+def _settled(row: VariantStats, plan: Plan) -> bool:
+    """Whether the deciding test has concluded this comparison: significant,
+    or its interval within ±mde (no meaningful difference)."""
+    return row.significant or (row.enough_data and _within_mde(row, plan.mde))
 
 
 def adjust_comparisons(goals: Sequence[GoalStats], plan: Plan = DEFAULT_PLAN) -> list[GoalStats]:
@@ -884,7 +898,7 @@ def adjust_comparisons(goals: Sequence[GoalStats], plan: Plan = DEFAULT_PLAN) ->
     result = []
     for g, goal in enumerate(goals):
         rows = [row if row.is_control else _with_adjusted(row, adjusted[(g, row.label)], plan) for row in goal.variants]
-        result.append(replace(goal, variants=rows))
+        result.append(_goal_stats(goal.control, rows, goal.srm, plan))
     return result
 
 
@@ -938,7 +952,7 @@ def decide(goal: GoalStats | None, srm_mismatch: bool, plan: Plan = DEFAULT_PLAN
         best = max(better, key=lambda row: row.uplift or 0.0)
         return Decision(SHIP, best.label, best.uplift, best.deciding_interval)
     worse = [row for row in rows if row.significant]
-    settled = [row for row in rows if row.significant or _within_mde(row, plan.mde)]
+    settled = [row for row in rows if _settled(row, plan)]
     if len(settled) == len(rows):
         if worse:
             worst = min(worse, key=lambda row: row.uplift or 0.0)
