@@ -184,7 +184,7 @@ def test_list_shows_trials_the_decision_and_status(client, cookie, fake_store):
     assert 'data-kind="keep running"' in blocks["early lead"] and "Keep running: " in blocks["early lead"]
     assert 'data-status="collecting"' in blocks["tiny"] and "Not enough data yet on signup." in blocks["tiny"]
     assert 'data-status="mismatch"' in blocks["broken split"]
-    assert "Stop and check the traffic split: sample-ratio mismatch" in blocks["broken split"]
+    assert "Stop and check the traffic split: sample-ratio mismatch (p &lt; 0.0001)" in blocks["broken split"]
     assert "Best so far" not in html and "chance to be best" not in html  # P(best) is on the detail page only
 
 

@@ -192,7 +192,8 @@ def decision_text(decision: stats.Decision, goal: str, view: ExperimentView) -> 
     """The decision as one sentence."""
     kind, plan = decision.kind, view.plan
     if kind == stats.CHECK_SPLIT:
-        mismatch = f"sample-ratio mismatch (p = {p_value(view.srm.p_value)})"
+        shown = p_value(view.srm.p_value)
+        mismatch = f"sample-ratio mismatch (p {shown if shown.startswith('<') else '= ' + shown})"
         return f"Stop and check the traffic split: {mismatch}, so no figure can be trusted."
     if kind == stats.NOT_ENOUGH_DATA:
         return f"Not enough data yet on {goal}."
