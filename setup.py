@@ -31,6 +31,7 @@ setup(
             "import-linter",
             "mypy",
             "scipy",
+            "statsmodels",
             "gunicorn",
         ],
         "server": ["gunicorn"],

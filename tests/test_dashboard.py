@@ -190,18 +190,24 @@ def test_empty_namespace_shows_how_to_start(client, cookie):
     )
 
 
-def test_list_shows_trials_best_variant_and_status(client, cookie, fake_store):
-    seed(fake_store, "clear winner", {"A": (400, 40), "B": (400, 80)})
+def test_list_shows_trials_the_decision_and_status(client, cookie, fake_store):
+    seed(fake_store, "clear winner", {"A": (1000, 100), "B": (1000, 200)})
+    seed(fake_store, "early lead", {"A": (400, 40), "B": (400, 80)})
     seed(fake_store, "tiny", {"A": (5, 1), "B": (6, 2)})
     seed(fake_store, "broken split", {"A": (1000, 100), "B": (700, 70)})
     html = page(client, "/dashboard", cookie)
     blocks = {chunk.split('"', 1)[0]: chunk for chunk in html.split('data-experiment="')[1:]}
-    assert set(blocks) == {"clear winner", "tiny", "broken split"}
+    assert set(blocks) == {"clear winner", "early lead", "tiny", "broken split"}
     assert 'data-status="significant"' in blocks["clear winner"]
-    assert 'data-variant="A"><span class="name">A</span>: <span class="count">400</span>' in blocks["clear winner"]
-    assert 'Best so far: <strong class="name">B</strong>' in blocks["clear winner"]
-    assert 'data-status="collecting"' in blocks["tiny"] and "not enough data" in blocks["tiny"]
+    assert 'data-variant="A"><span class="name">A</span>: <span class="count">1000</span>' in blocks["clear winner"]
+    assert 'data-kind="ship" data-goal="signup">Ship B: +100.0% on signup, interval +' in blocks["clear winner"]
+    # p = 0.0000 by the z-test, but the always-valid test (the badge's since 2.0) is not sure yet.
+    assert 'data-status="collecting"' in blocks["early lead"]
+    assert 'data-kind="keep running"' in blocks["early lead"] and "Keep running: " in blocks["early lead"]
+    assert 'data-status="collecting"' in blocks["tiny"] and "Not enough data yet on signup." in blocks["tiny"]
     assert 'data-status="mismatch"' in blocks["broken split"]
+    assert "Stop and check the traffic split: sample-ratio mismatch (p &lt; 0.0001)" in blocks["broken split"]
+    assert "Best so far" not in html and "chance to be best" not in html  # P(best) is on the detail page only
 
 
 def test_search_and_namespace_switcher(client, cookie, fake_store):
@@ -221,16 +227,19 @@ def test_search_and_namespace_switcher(client, cookie, fake_store):
 
 
 def test_detail_shows_the_figures_of_lamed_stats(client, cookie, fake_store):
-    seed(fake_store, "clear-winner", {"A": (400, 40), "B": (400, 80)}, days=3)
+    seed(fake_store, "clear-winner", {"A": (1000, 100), "B": (1000, 200)}, days=3)
     html = page(client, "/dashboard/clear-winner", cookie)
-    expected = stats.summarize_goal([("A", 40, 400), ("B", 80, 400)], "A").variants
+    expected = stats.summarize_goal([("A", 100, 1000), ("B", 200, 1000)], "A").variants[1]
     row_b = html.split('<tr data-variant="B"', 1)[1].split("</tr>", 1)[0]
-    assert f"{expected[1].rate * 100:.2f}%" in row_b
-    assert f"{expected[1].uplift * 100:+.1f}%" in row_b
-    assert f"{expected[1].uplift_low * 100:+.1f}%" in row_b
-    assert expected[1].prob_beat_control > 0.999 and "&gt; 99.9%" in row_b  # not rounded to a certainty
-    assert "&lt; 0.0001" in row_b or f"{expected[1].p_value:.4f}" in row_b
-    assert "significant" in row_b
+    assert f"{expected.rate * 100:.2f}%" in row_b
+    assert f"{expected.uplift * 100:+.1f}%" in row_b
+    assert f"{expected.sequential_uplift_low * 100:+.1f}%" in row_b  # the deciding (always-valid) interval
+    assert f"{expected.sequential_p_value:.4f}" in row_b and "significant" in row_b
+    more_b = html.split('<tr data-variant="B"', 2)[2].split("</tr>", 1)[0]  # behind the disclosure
+    assert f"{expected.uplift_low * 100:+.1f}%" in more_b and "&lt; 0.0001" in more_b  # the z-test's
+    assert expected.prob_beat_control > 0.999 and "&gt; 99.9%" in more_b  # not rounded to a certainty
+    assert 'id="deciding-test" data-test="sequential"' in html and "always-valid sequential test" in html
+    assert "P(best), descriptive" in html and "<details" in html
     assert html.count("<svg") == 3  # trials per day, rate, conversions per day
     assert "Consistent with an even split" in html
 
@@ -351,9 +360,23 @@ def test_json_export_carries_the_counts_and_every_figure(client, cookie, fake_st
     assert response.headers["Content-Disposition"].startswith("attachment")
     document = json.loads(response.body)
     assert document["variants"] == [{"label": "A", "trials": 400}, {"label": "B", "trials": 400}]
-    expected = stats.summarize_goal([("A", 40, 400), ("B", 80, 400)], "A").to_dict()["variants"]
-    assert document["statistics"] == [{"goal": "signup", "problem": None, "variants": expected}]
-    assert document["status"] == "significant" and document["control"] == "A"
+    pace = {"A": 400.0, "B": 400.0}  # one day of counts
+    summary = stats.summarize_goal([("A", 40, 400), ("B", 80, 400)], "A", trials_per_day=pace).to_dict()
+    goal_figures = {name: summary[name] for name in ("deciding_test", "sample_size_per_variant")}
+    goal_figures.update(decision_sample_per_variant=summary["decision_sample_per_variant"])
+    goal_figures.update(days_remaining=summary["days_remaining"])
+    expected = {"goal": "signup", "problem": None, **goal_figures, "variants": summary["variants"]}
+    assert document["statistics"] == [expected]
+    # The fixed-horizon p is < 0.0001, but the always-valid test decides: not significant yet.
+    assert document["status"] == "collecting" and document["control"] == "A"
+    assert document["primary_goal"] == "signup" and document["deciding_test"] == "sequential"
+    assert document["decision"].startswith("Keep running: about ")
+    assert document["decisions"] == [{"goal": "signup", "kind": "keep running", "text": document["decision"]}]
+    row = document["statistics"][0]["variants"][1]
+    for name in ("sequential_p_value", "sequential_uplift_low", "sequential_uplift_high", "adjusted_p_value"):
+        assert isinstance(row[name], float), name
+    assert row["deciding_test"] == "sequential" and row["days_remaining"] >= 1
+    assert row["decision_sample_per_variant"] == stats.sequential_decision_sample(0.1, 0.2)
 
 
 def test_csv_export_has_a_row_per_goal_and_variant_and_defuses_formulas(client, cookie, fake_store):
@@ -444,3 +467,95 @@ def test_pages_show_the_definition(client, cookie, fake_store):
     listing = page(client, "/dashboard", cookie)
     assert "stopped: B wins" in listing
     assert 'id="definition"' not in page(client, "/dashboard/plain", cookie)
+
+
+# -- decisions (issue 14) ---------------------------------------------------------------
+
+
+def put_definition(fake_store, name: str, document: dict) -> None:
+    from lamed.core.definitions import definition_from_dict
+    from lamed.store.definitions import DefinitionStore
+
+    DefinitionStore(fake_store.client, keys.DEFAULT_KEYS).put("alephbet", definition_from_dict(name, document))
+    runtime.definitions().invalidate()
+
+
+def test_a_definition_or_the_settings_switch_to_the_fixed_horizon_test(client, cookie, fake_store, monkeypatch):
+    seed(fake_store, "planned", {"A": (400, 40), "B": (400, 80)})
+    seed(fake_store, "watched", {"A": (400, 40), "B": (400, 80)})
+    put_definition(fake_store, "planned", {"variants": {"A": 1, "B": 1}, "deciding_test": "fixed"})
+    planned = page(client, "/dashboard/planned", cookie)
+    assert (
+        'data-test="fixed"' in planned and "fixed-horizon z-test" in planned and 'data-status="significant"' in planned
+    )
+    assert 'data-kind="ship"' in planned
+    watched = page(client, "/dashboard/watched", cookie)
+    assert 'data-test="sequential"' in watched and 'data-status="collecting"' in watched
+
+    monkeypatch.setattr(runtime, "settings", lambda: Settings(api_key=API_KEY, deciding_test="fixed"))
+    assert 'data-status="significant"' in page(client, "/dashboard/watched", cookie)
+    document = json.loads(client.http.get("/dashboard/export?experiment=watched&format=json", headers=cookie).body)
+    assert document["deciding_test"] == "fixed" and document["statistics"][0]["variants"][1]["deciding_test"] == "fixed"
+    row = document["statistics"][0]["variants"][1]
+    assert row["decision_sample_per_variant"] == row["sample_size_per_variant"] == stats.sample_size_per_variant(0.1)
+
+
+def test_the_decision_is_about_the_primary_goal(client, cookie, fake_store):
+    seed(fake_store, "goals", {"A": (1000, 100), "B": (1000, 200)}, goal="signup")
+    seed(fake_store, "goals", {"A": (1000, 100), "B": (1000, 100)}, goal="purchase")
+    both = page(client, "/dashboard/goals", cookie)
+    assert both.count('class="decision-line"') == 2  # no primary goal: one line per goal
+    put_definition(fake_store, "goals", {"variants": {"A": 1, "B": 1}, "primary_goal": "purchase"})
+    html = page(client, "/dashboard/goals", cookie)
+    decision = html.split('id="decision"', 1)[1].split("</section>", 1)[0]
+    assert decision.count('class="decision-line"') == 1 and 'data-goal="purchase"' in decision
+    assert '<section class="card goal secondary" data-goal="signup">' in html
+    assert 'purchase</span> <span class="tag">primary</span>' in html
+    document = json.loads(client.http.get("/dashboard/export?experiment=goals&format=json", headers=cookie).body)
+    assert document["primary_goal"] == "purchase" and [d["goal"] for d in document["decisions"]] == ["purchase"]
+    # Two comparisons: Holm over both. signup's raw p doubles (unless it is 1 already).
+    signup = next(g for g in document["statistics"] if g["goal"] == "signup")["variants"][1]
+    assert signup["adjusted_p_value"] == pytest.approx(min(1.0, 2 * signup["sequential_p_value"]), rel=1e-12)
+
+
+def test_a_primary_goal_without_counts_is_not_enough_data(client, cookie, fake_store):
+    seed(fake_store, "new goal", {"A": (1000, 100), "B": (1000, 200)})
+    put_definition(fake_store, "new goal", {"variants": {"A": 1, "B": 1}, "primary_goal": "upgrade"})
+    html = page(client, "/dashboard/new goal", cookie)
+    assert 'data-goal="upgrade">Not enough data yet on upgrade.' in html
+
+
+def test_a_variant_named_like_a_control_is_the_default_control(client, cookie, fake_store):
+    seed(fake_store, "priced", {"cheap": (400, 40), "Control": (400, 60)})
+    document = json.loads(client.http.get("/dashboard/export?experiment=priced&format=json", headers=cookie).body)
+    assert document["control"] == "Control"
+    from lamed.dashboard.views import default_control
+
+    assert default_control(["a", "b"]) == "a" and default_control(["b", "ORIGINAL"]) == "ORIGINAL"
+    assert default_control(["baseline", "default"]) == "baseline" and default_control([]) is None
+
+
+def test_csv_export_carries_the_decision_figures(client, cookie, fake_store):
+    seed(fake_store, "exp", {"A": (400, 40), "B": (400, 80)}, days=2)
+    response = client.http.get("/dashboard/export?experiment=exp&format=csv", headers=cookie)
+    rows = {row["variant"]: row for row in csv.DictReader(io.StringIO(response.body.decode()))}
+    document = json.loads(client.http.get("/dashboard/export?experiment=exp&format=json", headers=cookie).body)
+    figures = {v["label"]: v for v in document["statistics"][0]["variants"]}
+    for name in ("sequential_p_value", "sequential_uplift_low", "sequential_uplift_high", "adjusted_p_value",
+                 "sample_size_per_variant", "decision_sample_per_variant", "days_remaining"):  # fmt: skip
+        assert float(rows["B"][name]) == pytest.approx(figures["B"][name], rel=1e-12), name
+    assert rows["A"]["sequential_p_value"] == "" and rows["B"]["deciding_test"] == "sequential"
+    assert (
+        rows["A"]["decision"] == rows["B"]["decision"] == document["decision"] and rows["B"]["primary_goal"] == "signup"
+    )
+
+
+def test_days_remaining_follow_the_last_seven_days(fake_store):
+    from lamed.dashboard.views import recent_trials_per_day
+
+    seed(fake_store, "paced", {"A": (100, 10), "B": (50, 5)}, days=10)  # 10 (A) and 5 (B) a day
+    pace = recent_trials_per_day(fake_store.experiment("alephbet", "paced"))
+    assert pace == {"A": pytest.approx(10.0), "B": pytest.approx(5.0)}
+    seed(fake_store, "young", {"A": (30, 3)}, days=3)
+    assert recent_trials_per_day(fake_store.experiment("alephbet", "young")) == {"A": pytest.approx(10.0)}
+    assert recent_trials_per_day(fake_store.experiment("alephbet", "nothing")) == {}

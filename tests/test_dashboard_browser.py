@@ -34,6 +34,7 @@ def data(store):
     seed(store, "my a/b test", {"red": (12, 2), "blue": (9, 1)}, days=2)
     seed(store, XSS_NAME, {XSS_VARIANT: (50, 5), "plain": (60, 9)}, goal=XSS_VARIANT)
     seed(store, "split broken", {"A": (1000, 100), "B": (700, 90)}, days=3)
+    seed(store, "pricing", {"cheap": (1000, 200), "control": (1000, 100), "premium": (1000, 95)}, days=4)
     seed(store, "staging-only", {"A": (5, 1)}, namespace="staging")
     return store
 
@@ -66,13 +67,17 @@ def test_experimenter_journey(browser, live_server, data, artifacts_dir):
         assert page.evaluate("document.cookie") == ""
         assert API_KEY not in page.url
         shown = page.locator("li.experiment").evaluate_all("els => els.map(e => e.dataset.experiment)")
-        assert sorted(shown) == sorted(["checkout-button", "my a/b test", XSS_NAME, "split broken"])
+        assert sorted(shown) == sorted(["checkout-button", "my a/b test", XSS_NAME, "split broken", "pricing"])
+        ship = page.locator('li[data-experiment="pricing"] .decision-line')
+        assert ship.get_attribute("data-kind") == "ship" and ship.inner_text().startswith("Ship cheap: +100.0%")
         badge = page.locator('li[data-experiment="split broken"] .badge')
         assert badge.inner_text() == "sample-ratio mismatch"
         page.screenshot(path=artifacts_dir / "dashboard-list-1280.png", full_page=True)
 
         check_detail_matches_api(page, live_server, "checkout-button", artifacts_dir)
+        check_decision_matches_export(page, live_server, "checkout-button", artifacts_dir)
         check_exports_match_api(page, live_server, "checkout-button")
+        check_decision_matches_export(page, live_server, "pricing", artifacts_dir)
         check_name_with_slash(page, live_server)
         check_markup_names_are_text(page, live_server, artifacts_dir)
         check_namespace_switcher(page)
@@ -101,6 +106,49 @@ def check_detail_matches_api(page, live_server, name: str, artifacts_dir) -> Non
             assert row.locator("td.rate .value").inner_text() == f"{rate:.2f}%"
     assert page.locator("svg.chart").count() == 1 + 2 * len(api["goals"])
     page.screenshot(path=artifacts_dir / "dashboard-detail-1280.png", full_page=True)
+
+
+def check_decision_matches_export(page, live_server, name: str, artifacts_dir) -> None:
+    """The decision, the deciding test, the days left and every figure of the
+    goal tables, as the page shows them, equal the JSON export's."""
+    from lamed.dashboard import views
+
+    page.goto(f"{live_server.url}/dashboard/{quote(name, safe='')}")
+    response = page.context.request.get(f"{live_server.url}/dashboard/export?experiment={quote(name)}&format=json")
+    document = response.json()
+    lines = page.locator("#decision .decision-line")
+    assert lines.all_inner_texts() == [line["text"] for line in document["decisions"]]
+    assert lines.evaluate_all("els => els.map(e => e.dataset.kind)") == [line["kind"] for line in document["decisions"]]
+    assert " ".join(lines.all_inner_texts()) == document["decision"]
+    deciding = page.locator("#deciding-test")
+    assert deciding.get_attribute("data-test") == document["deciding_test"] == "sequential"
+    assert "Decided by the always-valid sequential test" in deciding.inner_text()
+    for goal in document["statistics"]:
+        section = page.locator(f'section.goal[data-goal="{goal["goal"]}"]')
+        assert section.locator(".days-remaining strong").inner_text() == views.day_count(goal["days_remaining"])
+        assert goal["days_remaining"] is not None
+        decide = section.locator(".decision-sample").inner_text()
+        assert decide == f"to decide: {views.visitors_count(goal['decision_sample_per_variant'])} visitors per variant"
+        section.locator("details.more summary").click()  # the disclosure opens without script
+        for figures in goal["variants"]:
+            row = section.locator(f'table.figures:not(.more-figures) tr[data-variant="{figures["label"]}"]')
+            if figures["is_control"]:
+                continue
+            if figures["enough_data"]:
+                assert row.locator("td.uplift .value").inner_text() == views.signed_percent(figures["uplift"])
+                low, high = figures["sequential_uplift_low"], figures["sequential_uplift_high"]
+                interval = f"{views.signed_percent(low)} – {views.signed_percent(high)}"
+                assert row.locator("td.uplift .interval").inner_text() == interval
+                assert row.locator("td.p-value .value").inner_text() == views.p_value(figures["adjusted_p_value"])
+            more = section.locator(f'table.more-figures tr[data-variant="{figures["label"]}"]')
+            assert more.is_visible()
+            assert more.locator("td.sequential .value").inner_text() == views.p_value(figures["sequential_p_value"])
+            assert more.locator("td.fixed .value").inner_text() == views.p_value(figures["p_value"])
+            assert more.locator("td.adjusted").inner_text() == views.p_value(figures["adjusted_p_value"])
+            remaining = more.locator("td.remaining").inner_text()
+            assert remaining.split()[0] == views.visitors_count(figures["decision_sample_per_variant"])
+            assert remaining.endswith(views.day_count(figures["days_remaining"]))
+    page.screenshot(path=artifacts_dir / f"dashboard-decision-{name}-1280.png", full_page=True)
 
 
 def check_exports_match_api(page, live_server, name: str) -> None:
@@ -175,6 +223,7 @@ def test_readable_on_a_phone(browser, live_server, data, artifacts_dir):
         pages = {
             "list": f"{live_server.url}/dashboard",
             "detail": f"{live_server.url}/dashboard/checkout-button",
+            "pricing": f"{live_server.url}/dashboard/pricing",
             "markup-names": f"{live_server.url}/dashboard?experiment={quote(XSS_NAME)}",
             "empty": f"{live_server.url}/dashboard?namespace=brand-new",
         }
@@ -185,6 +234,10 @@ def test_readable_on_a_phone(browser, live_server, data, artifacts_dir):
             page.screenshot(path=artifacts_dir / f"dashboard-{label}-375.png", full_page=True)
             if label == "detail":  # one goal at full resolution, to check the small print
                 page.locator("section.goal").last.screenshot(path=artifacts_dir / "dashboard-goal-375.png")
+            if label == "pricing":  # the disclosure opened: the figures behind it fit too
+                page.locator("section.goal details.more summary").click()
+                assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], label
+                page.locator("section.goal").screenshot(path=artifacts_dir / "dashboard-goal-details-375.png")
         assert "LamedAdapter" in page.inner_text("#empty-state")
         assert dialogs == []
     finally:

@@ -63,6 +63,10 @@ KEY = {"x-api-key": API_KEY}
         ({"forced": {"qa": "Z"}}, "forced.qa"),
         ({"forced": ["qa"]}, "forced"),
         ({"description": 7}, "description"),
+        ({"primary_goal": ""}, "primary_goal"),
+        ({"primary_goal": ["signup"]}, "primary_goal"),
+        ({"deciding_test": "bayesian"}, "deciding_test"),
+        ({"deciding_test": True}, "deciding_test"),
     ],
 )
 def test_invalid_definitions_are_refused_naming_the_field(changes, field):
@@ -92,6 +96,16 @@ def test_defaults_and_round_trip():
         "description": "checkout button",
     }
     assert definition_from_dict("exp", full).to_dict() == {**full, "control": "A", "winner": None}
+
+
+def test_primary_goal_and_deciding_test_round_trip_and_are_left_out_while_unset():
+    plain = definition_from_dict("exp", VALID)
+    assert plain.primary_goal is None and plain.deciding_test is None
+    assert "primary_goal" not in plain.to_dict() and "deciding_test" not in plain.to_dict()
+    chosen = definition_from_dict("exp", {**VALID, "primary_goal": "signup", "deciding_test": "fixed"})
+    assert (chosen.primary_goal, chosen.deciding_test) == ("signup", "fixed")
+    assert definition_from_dict("exp", chosen.to_dict()) == chosen
+    assert updated(chosen, {"deciding_test": None}).deciding_test is None
 
 
 def test_updated_revalidates():

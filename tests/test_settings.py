@@ -50,12 +50,36 @@ def test_env_values_are_coerced(tmp_path):
         ({"LAMED_API_KEY": "short"}, "api_key must be at least 20"),
         ({"LAMED_REDIS_TIMEOUT_SECONDS": "0"}, "redis_timeout_seconds"),
         ({"LAMED_TRACK_PATHS": "nope"}, "track path"),
+        ({"LAMED_DECIDING_TEST": "bayesian"}, "deciding_test must be one of sequential, fixed"),
+        ({"LAMED_COMPARISON_CORRECTION": "bonferroni"}, "comparison_correction must be one of holm, bh"),
+        ({"LAMED_COMPARISON_FAMILY": "variant"}, "comparison_family must be one of experiment, goal"),
+        ({"LAMED_ALPHA": "0.5"}, "alpha must be in (0, 0.5)"),
+        ({"LAMED_ALPHA": "nan"}, "alpha must be in (0, 0.5)"),
+        ({"LAMED_MDE": "0"}, "mde must be in (0, 10]"),
+        ({"LAMED_MDE": "ten"}, "mde must be a number"),
+        ({"LAMED_SEQUENTIAL_TUNING_PARAMETER": "-1"}, "sequential_tuning_parameter must be a positive number"),
     ],
 )
 def test_invalid_settings_fail_with_a_clear_message(tmp_path, environ, message):
     with pytest.raises(SettingsError) as caught:
         load_settings(tmp_path / "none.json", environ=environ)
     assert message in str(caught.value)
+
+
+def test_statistics_settings_from_the_environment(tmp_path):
+    assert (Settings().deciding_test, Settings().alpha, Settings().mde) == ("sequential", 0.05, 0.10)
+    assert Settings().sequential_tuning_parameter == 5000 and Settings().comparison_correction == "holm"
+    environ = {
+        "LAMED_DECIDING_TEST": "fixed",
+        "LAMED_ALPHA": "0.01",
+        "LAMED_SEQUENTIAL_TUNING_PARAMETER": "20000",
+        "LAMED_COMPARISON_CORRECTION": "bh",
+        "LAMED_COMPARISON_FAMILY": "goal",
+        "LAMED_MDE": "0.05",
+    }
+    settings = load_settings(tmp_path / "none.json", environ=environ)
+    assert (settings.deciding_test, settings.alpha, settings.sequential_tuning_parameter) == ("fixed", 0.01, 20000.0)
+    assert (settings.comparison_correction, settings.comparison_family, settings.mde) == ("bh", "goal", 0.05)
 
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]"])

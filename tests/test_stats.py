@@ -384,8 +384,13 @@ def test_summarize_goal_figures():
         assert (row["z"], row["p_value"]) == pytest.approx((ref_z, ref_p), **FREQ)
         assert row["prob_best"] == pytest.approx(p_best, abs=BAYES)
         assert row["prob_beat_control"] == pytest.approx(ref_prob_best([(480, 10_000), (s, n)])[1], abs=BAYES)
-        assert row["significant"] is bool(ref_p < 0.05)
-    assert by_label["b"]["significant"] and not by_label["c"]["significant"]
+        # The badge decides from the always-valid test by default: b's fixed-horizon
+        # p of 0.011 would have been "significant" when looked at today.
+        assert row["deciding_test"] == "sequential"
+        assert row["significant"] is bool(row["sequential_p_value"] < 0.05)
+    assert by_label["b"]["p_value"] < 0.05 and not by_label["b"]["significant"]
+    fixed = stats.summarize_goal(rows, "control", plan=stats.Plan(deciding_test="fixed")).variants
+    assert [row.significant for row in fixed] == [False, True, False]
     assert control["prob_best"] == pytest.approx(best[0], abs=BAYES)
 
     ref_srm = sps.chisquare([10_000, 10_000, 9_900])
@@ -408,11 +413,14 @@ def test_summarize_goal_edge_cases():
     assert only.variants[0].prob_best == 1.0
     assert only.srm == stats.SrmResult(0.0, 1.0, False)
 
-    zero = stats.summarize_goal([("a", 50, 1000), ("b", 0, 1000)], "a")
+    zero = stats.summarize_goal([("a", 50, 1000), ("b", 0, 1000)], "a", plan=stats.Plan(deciding_test="fixed"))
     variant = zero.variants[1]
     assert variant.uplift == -1.0
     assert variant.uplift_low is None and variant.uplift_high is None
     assert variant.enough_data and variant.significant
+    # The sequential test is undefined without conversions (as in gbstats): never significant.
+    sequential = stats.summarize_goal([("a", 50, 1000), ("b", 0, 1000)], "a").variants[1]
+    assert sequential.sequential_p_value is None and not sequential.enough_data and not sequential.significant
 
     empty = stats.summarize_goal([("a", 0, 0), ("b", 0, 0)], "a")
     assert empty.variants[1].rate is None and empty.variants[1].p_value is None

@@ -23,6 +23,7 @@ from typing import Any, Mapping, Optional
 from lamed.core.errors import InvalidInput
 from lamed.core.events import MAX_NAME_CHARS, MAX_UUID_CHARS, check_text
 from lamed.core.lifecycle import DRAFT, STATUSES, STOPPED
+from lamed.core.settings import DECIDING_TESTS
 
 log = logging.getLogger("lamed")
 
@@ -37,7 +38,12 @@ MAX_LIST_VALUES = 1000
 MAX_FORCED = 10_000
 MAX_DEFINITION_BYTES = 512 * 1024
 
-DEFINITION_FIELDS = ("variants", "control", "coverage", "rules", "forced", "status", "winner", "seed", "description")
+DEFINITION_FIELDS = (
+    "variants", "control", "coverage", "rules", "forced", "status", "winner", "seed", "description",
+    "primary_goal", "deciding_test",
+)  # fmt: skip
+# Left out of the stored document while unset, so definitions written before they existed keep their bytes.
+OPTIONAL_FIELDS = ("primary_goal", "deciding_test")
 RULE_FIELDS = ("attribute", "op", "value", "variant", "exclude")
 
 
@@ -72,12 +78,15 @@ class Definition:
     winner: Optional[str] = None
     seed: str = ""  # hash seed; empty means the name
     description: str = ""
+    primary_goal: Optional[str] = None  # the goal the dashboard's decision is about
+    deciding_test: Optional[str] = None  # "sequential" or "fixed"; None: the setting
 
     def __post_init__(self) -> None:
         if not self.seed:
             object.__setattr__(self, "seed", self.name)
 
     def to_dict(self) -> dict[str, Any]:
+        optional = {name: getattr(self, name) for name in OPTIONAL_FIELDS if getattr(self, name) is not None}
         return {
             "variants": dict(self.variants),
             "control": self.control,
@@ -88,6 +97,7 @@ class Definition:
             "winner": self.winner,
             "seed": self.seed,
             "description": self.description,
+            **optional,
         }
 
     def public_dict(self, namespace: str) -> dict[str, Any]:
@@ -155,10 +165,22 @@ def definition_from_dict(name: Any, data: Any) -> Definition:
         winner=winner,
         seed=_text(seed, "seed"),
         description=description,
+        primary_goal=_optional_text(data.get("primary_goal"), "primary_goal"),
+        deciding_test=_deciding_test(data.get("deciding_test")),
     )
     if len(encode(definition)) > MAX_DEFINITION_BYTES:
         raise InvalidInput(f"definition is larger than {MAX_DEFINITION_BYTES} bytes", "definition")
     return definition
+
+
+def _optional_text(value: Any, field_name: str) -> Optional[str]:
+    return None if value is None else _text(value, field_name)
+
+
+def _deciding_test(value: Any) -> Optional[str]:
+    if value is not None and value not in DECIDING_TESTS:
+        raise InvalidInput(f"deciding_test must be one of {', '.join(DECIDING_TESTS)} (or null)", "deciding_test")
+    return value  # type: ignore[no-any-return]
 
 
 def _variants(value: Any) -> dict[str, float]:

@@ -17,6 +17,9 @@ from lamed.core.keys import DEFAULT_PREFIX, check_prefix
 from lamed.core.redis_url import connection_options
 
 ENV_PREFIX = "LAMED_"
+DECIDING_TESTS = ("sequential", "fixed")
+COMPARISON_CORRECTIONS = ("holm", "bh")
+COMPARISON_FAMILIES = ("experiment", "goal")
 # API Gateway refuses API keys shorter than this; the dashboard login uses the same key.
 MIN_API_KEY_CHARS = 20
 
@@ -46,6 +49,14 @@ class Settings(NamedTuple):
     aws_region: Optional[str] = None
     track_paths: tuple[str, ...] = ()
     key_prefix: str = DEFAULT_PREFIX
+    # Dashboard statistics (docs/statistics.md). deciding_test: "sequential"
+    # (always-valid, safe to look at every day) or "fixed" (fixed-horizon z-test).
+    deciding_test: str = "sequential"
+    alpha: float = 0.05
+    sequential_tuning_parameter: float = 5000.0  # GrowthBook's default
+    comparison_correction: str = "holm"  # or "bh" (Benjamini-Hochberg)
+    comparison_family: str = "experiment"  # or "goal": adjust within each goal only
+    mde: float = 0.10  # minimum detectable relative effect
     extra: Mapping[str, object] = MappingProxyType({})
 
     def replace(self, **changes: Any) -> Settings:
@@ -177,6 +188,24 @@ def _validate(settings: Settings, source: str) -> None:
         check_prefix(settings.key_prefix)
     except SettingsError as error:
         raise SettingsError(f"{source}: {error}") from None
+    _validate_statistics(settings, source)
     for path in settings.track_paths:
         if not path.startswith("/") or path.strip("/") == "":
             raise SettingsError(f"{source}: track path {path!r} must start with / and name a path")
+
+
+def _validate_statistics(settings: Settings, source: str) -> None:
+    choices = (
+        ("deciding_test", settings.deciding_test, DECIDING_TESTS),
+        ("comparison_correction", settings.comparison_correction, COMPARISON_CORRECTIONS),
+        ("comparison_family", settings.comparison_family, COMPARISON_FAMILIES),
+    )
+    for name, value, allowed in choices:
+        if value not in allowed:
+            raise SettingsError(f"{source}: {name} must be one of {', '.join(allowed)}, got {value!r}")
+    if not 0 < settings.alpha < 0.5:
+        raise SettingsError(f"{source}: alpha must be in (0, 0.5)")
+    if not 0 < settings.sequential_tuning_parameter < 1e12:
+        raise SettingsError(f"{source}: sequential_tuning_parameter must be a positive number")
+    if not 0 < settings.mde <= 10:
+        raise SettingsError(f"{source}: mde must be in (0, 10] (a relative effect: 0.1 is 10%)")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
@@ -20,6 +22,7 @@ from urllib.parse import quote, urlencode
 from lamed.core.definitions import Definition
 from lamed.core.events import PARTICIPATE
 from lamed.core.results import ExperimentCounts, experiment_detail, iso_day
+from lamed.core.settings import DEFAULTS, Settings
 from lamed.dashboard import charts, stats
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "dashboard_templates"
@@ -27,6 +30,11 @@ COLLECTING, SIGNIFICANT, MISMATCH = "collecting", "significant", "sample-ratio m
 # Single-segment dashboard routes: experiments with these names are linked in
 # the query form, like names that need percent-encoding (see experiment_path).
 RESERVED_SEGMENTS = {"login", "logout", "delete", "export", "assets", ".", ".."}
+# Without a definition, a variant of one of these names (any case) is the control.
+CONTROL_NAMES = ("control", "original", "baseline", "default")
+PACE_DAYS = 7  # days_remaining assumes the trial rate of the experiment's last 7 days
+TEST_NAMES = {stats.SEQUENTIAL: "always-valid sequential test", stats.FIXED: "fixed-horizon z-test"}
+CORRECTION_NAMES = {"holm": "Holm–Bonferroni", "bh": "Benjamini–Hochberg"}
 
 
 @dataclass
@@ -43,6 +51,19 @@ class GoalView:
 
 
 @dataclass
+class GoalDecision:
+    """One line of the decision: what to do about one goal, and why."""
+
+    goal: str
+    decision: stats.Decision
+    text: str
+
+    @property
+    def kind(self) -> str:
+        return self.decision.kind
+
+
+@dataclass
 class ExperimentView:
     counts: ExperimentCounts
     control: Optional[str]
@@ -50,7 +71,9 @@ class ExperimentView:
     srm: stats.SrmResult
     expected_split: str = "an even split"  # what the SRM check compared against
     definition: Optional[Definition] = None  # runtime config, if the experiment has one
+    plan: stats.Plan = stats.DEFAULT_PLAN
     goals: list = field(default_factory=list)
+    decisions: list = field(default_factory=list)  # GoalDecision: the primary goal's, else one per goal
     trials_chart: str = ""
 
     @property
@@ -70,16 +93,22 @@ class ExperimentView:
         return COLLECTING
 
     @property
-    def best(self) -> Optional[tuple[str, str, float]]:
-        """(goal, variant, probability to be best): the clearest leader among
-        the goals with enough data to compare, or None."""
-        leaders = [
-            (goal.name, row.label, row.prob_best)
-            for goal in self.goals
-            if goal.comparable
-            for row in [max(goal.stats.variants, key=lambda r: r.prob_best)]
-        ]
-        return max(leaders, key=lambda leader: leader[2], default=None)
+    def primary_goal(self) -> Optional[str]:
+        """The definition's primary goal, else the only goal, else None."""
+        named = self.definition.primary_goal if self.definition else None
+        if named:
+            return named
+        return self.goals[0].name if len(self.goals) == 1 else None
+
+    @property
+    def decision(self) -> str:
+        """The decision in words, one sentence per line of it."""
+        return " ".join(line.text for line in self.decisions)
+
+    @property
+    def comparisons(self) -> int:
+        """How many (variant, goal) comparisons the experiment has."""
+        return sum(len(goal.stats.comparisons) for goal in self.goals if goal.stats)
 
 
 def experiment_view(
@@ -87,25 +116,112 @@ def experiment_view(
     control: Optional[str] = None,
     with_charts: bool = False,
     definition: Optional[Definition] = None,
+    settings: Settings = DEFAULTS,
 ) -> ExperimentView:
     """Every figure the pages show for one experiment.
 
-    ``control`` defaults to the definition's control, else the first variant.
-    The SRM check compares the trials with the definition's weights when every
-    variant seen has a positive weight there, else with an even split.
+    ``control`` defaults to the definition's control, else a variant named
+    like a control (CONTROL_NAMES), else the first variant. The SRM check
+    compares the trials with the definition's weights when every variant seen
+    has a positive weight there, else with an even split. The deciding test
+    is the definition's, else the settings'.
     """
     variants = counts.variants
     if control not in variants:
-        marked = definition.control if definition else None
-        control = marked if marked in variants else (variants[0] if variants else None)
+        control = default_control(variants, definition)
     trials = {variant: counts.count(PARTICIPATE, variant) for variant in variants}
     weights, expected = _expected_split(variants, definition)
     srm = stats.sample_ratio_mismatch(list(trials.values()), weights)
-    view = ExperimentView(counts, control, trials, srm, expected, definition)
-    view.goals = [_goal_view(counts, goal, control, trials, with_charts) for goal in counts.goals]
+    plan = stats.Plan.from_settings(settings, definition.deciding_test if definition else None)
+    view = ExperimentView(counts, control, trials, srm, expected, definition, plan)
+    pace = recent_trials_per_day(counts)
+    goals = [_goal_view(counts, goal, control, trials, with_charts, plan, pace) for goal in counts.goals]
+    _adjust(goals, plan)
+    view.goals = goals
+    view.decisions = _decisions(view)
     if with_charts:
         view.trials_chart = _daily_chart(counts, PARTICIPATE, "Trials per day")
     return view
+
+
+def default_control(variants: list, definition: Optional[Definition] = None) -> Optional[str]:
+    """The definition's control, else a variant named like one, else the first."""
+    marked = definition.control if definition else None
+    if marked in variants:
+        return marked
+    named = [variant for variant in variants if variant.casefold() in CONTROL_NAMES]
+    return named[0] if named else (variants[0] if variants else None)
+
+
+def recent_trials_per_day(counts: ExperimentCounts) -> dict:
+    """Trials per day per variant over the experiment's last PACE_DAYS days of
+    counters (fewer while it is younger), ending at its newest day."""
+    days = [day for day, event, _ in counts.daily if event == PARTICIPATE]
+    if not days:
+        return {}
+    first, last = date.fromisoformat(iso_day(min(days))), date.fromisoformat(iso_day(max(days)))
+    span = min(PACE_DAYS, (last - first).days + 1)
+    window = {(last - timedelta(days=offset)).strftime("%Y%m%d") for offset in range(span)}
+    totals: dict = {}
+    for (day, event, variant), n in counts.daily.items():
+        if event == PARTICIPATE and day in window:
+            totals[variant] = totals.get(variant, 0) + n
+    return {variant: n / span for variant, n in totals.items()}
+
+
+def _adjust(goals: list, plan: stats.Plan) -> None:
+    """Adjusts the deciding p-values across the experiment's comparisons."""
+    compared = [goal for goal in goals if goal.stats is not None]
+    for goal, adjusted in zip(compared, stats.adjust_comparisons([goal.stats for goal in compared], plan)):
+        goal.stats = adjusted
+
+
+def _decisions(view: ExperimentView) -> list:
+    """The primary goal's decision, else one per goal."""
+    by_name = {goal.name: goal for goal in view.goals}
+    names = [view.primary_goal] if view.primary_goal else list(by_name)
+    decisions = []
+    for name in names:
+        goal = by_name.get(name)
+        decision = stats.decide(goal.stats if goal else None, view.srm.mismatch, view.plan)
+        decisions.append(GoalDecision(name, decision, decision_text(decision, name, view)))
+    return decisions
+
+
+def decision_text(decision: stats.Decision, goal: str, view: ExperimentView) -> str:
+    """The decision as one sentence."""
+    kind, plan = decision.kind, view.plan
+    if kind == stats.CHECK_SPLIT:
+        shown = p_value(view.srm.p_value)
+        mismatch = f"sample-ratio mismatch (p {shown if shown.startswith('<') else '= ' + shown})"
+        return f"Stop and check the traffic split: {mismatch}, so no figure can be trusted."
+    if kind == stats.NOT_ENOUGH_DATA:
+        return f"Not enough data yet on {goal}."
+    if kind in (stats.SHIP, stats.KEEP_CONTROL):
+        low, high = decision.interval or (None, None)
+        figures = (
+            f"{signed_percent(decision.uplift)} on {goal}, interval {signed_percent(low)} to {signed_percent(high)}"
+        )
+        if kind == stats.SHIP:
+            return f"Ship {decision.variant}: {figures}."
+        return f"Keep {view.control}: {decision.variant} does worse ({figures})."
+    if kind == stats.NO_DIFFERENCE:
+        return f"No meaningful difference on {goal}: every variant is within ±{percent(plan.mde, 0)} of {view.control}."
+    return keep_running_text(goal, decision.days_remaining, decision.decision_sample_per_variant)
+
+
+def keep_running_text(goal: str, days_left: Optional[int], sample: Optional[float]) -> str:
+    """How long is left, in words."""
+    visitors = f"{visitors_count(sample)} visitors per variant"
+    if days_left is None:
+        if sample is None:
+            return f"Keep running: no estimate yet of the time left on {goal}."
+        return (
+            f"Keep running: {goal} needs {visitors}; the time left is unknown (no trials in the last {PACE_DAYS} days)."
+        )
+    if days_left == 0:
+        return f"Keep running: {goal} has the planned {visitors}; it should decide soon."
+    return f"Keep running: about {day_count(days_left)} more to decide {goal} ({visitors})."
 
 
 def lifecycle(definition: Optional[Definition]) -> Optional[str]:
@@ -130,13 +246,16 @@ def _expected_split(variants: list, definition: Optional[Definition]) -> tuple[l
     return [1.0] * len(variants), "an even split"
 
 
-def _goal_view(counts: ExperimentCounts, goal: str, control: str, trials: dict, with_charts: bool) -> GoalView:
+def _goal_view(
+    counts: ExperimentCounts, goal: str, control: str, trials: dict, with_charts: bool, plan: stats.Plan, pace: dict
+) -> GoalView:
     rows = [(variant, counts.count(goal, variant), trials[variant]) for variant in counts.variants]
     over = [label for label, successes, n in rows if successes > n]
     if over:
         problem = f"more conversions than trials for {', '.join(over)}: were participations lost?"
         return GoalView(goal, None, problem)
-    view = GoalView(goal, stats.summarize_goal(rows, control))
+    summary = stats.summarize_goal(rows, control, confidence=1.0 - plan.alpha, plan=plan, trials_per_day=pace)
+    view = GoalView(goal, summary)
     if with_charts:
         bars = [charts.RateBar(r.label, r.rate, r.rate_low, r.rate_high) for r in view.stats.variants]
         view.rate_chart = charts.rate_chart(bars, f"Conversion rate of {goal}, 95% interval")
@@ -155,9 +274,12 @@ def _daily_chart(counts: ExperimentCounts, event: str, title: str) -> str:
 
 CSV_COLUMNS = (
     "namespace", "experiment", "goal", "variant", "is_control", "trials", "successes", "rate", "rate_low",
-    "rate_high", "uplift", "uplift_low", "uplift_high", "z", "p_value", "prob_beat_control", "prob_best",
-    "enough_data", "significant", "srm_p_value",
+    "rate_high", "uplift", "uplift_low", "uplift_high", "z", "p_value", "sequential_p_value",
+    "sequential_uplift_low", "sequential_uplift_high", "adjusted_p_value", "deciding_test", "prob_beat_control",
+    "prob_best", "enough_data", "significant", "sample_size_per_variant", "decision_sample_per_variant",
+    "days_remaining", "srm_p_value", "primary_goal", "decision",
 )  # fmt: skip
+GOAL_FIGURES = ("deciding_test", "sample_size_per_variant", "decision_sample_per_variant", "days_remaining")
 
 
 def export_json(view: ExperimentView) -> dict:
@@ -166,15 +288,22 @@ def export_json(view: ExperimentView) -> dict:
         **experiment_detail(view.counts),
         "control": view.control,
         "status": view.status,
+        "primary_goal": view.primary_goal,
+        "decision": view.decision,
+        "decisions": [{"goal": line.goal, "kind": line.kind, "text": line.text} for line in view.decisions],
+        "deciding_test": view.plan.deciding_test,
         "srm": {"chi2": view.srm.chi2, "p_value": view.srm.p_value, "mismatch": view.srm.mismatch},
-        "statistics": [
-            {
-                "goal": goal.name,
-                "problem": goal.problem,
-                "variants": goal.stats.to_dict()["variants"] if goal.stats else [],
-            }
-            for goal in view.goals
-        ],
+        "statistics": [_goal_export(goal) for goal in view.goals],
+    }
+
+
+def _goal_export(goal: GoalView) -> dict:
+    figures = goal.stats.to_dict() if goal.stats else {}
+    return {
+        "goal": goal.name,
+        "problem": goal.problem,
+        **{name: figures.get(name) for name in GOAL_FIGURES},
+        "variants": figures.get("variants", []),
     }
 
 
@@ -188,6 +317,7 @@ def export_csv(view: ExperimentView) -> str:
         for row in goal.stats.variants if goal.stats else []:
             values = {**vars(row), "namespace": view.counts.namespace, "experiment": view.name}
             values.update(goal=goal.name, variant=row.label, srm_p_value=view.srm.p_value)
+            values.update(primary_goal=view.primary_goal, decision=view.decision)
             writer.writerow([_csv_cell(values[column]) for column in CSV_COLUMNS])
     return out.getvalue()
 
@@ -236,6 +366,15 @@ def probability(value: Optional[float]) -> str:
     return "< 0.1%" if value < 0.001 else percent(value, 1)
 
 
+def visitors_count(value: Optional[float]) -> str:
+    """A planned number of visitors, rounded up, with thousands separators."""
+    return "—" if value is None else f"{math.ceil(value):,}"
+
+
+def day_count(value: Optional[int]) -> str:
+    return "—" if value is None else f"{value} day{'s' if value != 1 else ''}"
+
+
 def p_value(value: Optional[float]) -> str:
     if value is None:
         return "—"
@@ -257,8 +396,11 @@ def environment():
         lstrip_blocks=True,
     )
     env.filters.update(percent=percent, signed_percent=signed_percent, p_value=p_value, probability=probability)
+    env.filters.update(visitors=visitors_count, days=day_count)
     env.globals.update(experiment_path=experiment_path, action_path=action_path, COLLECTING=COLLECTING)
     env.globals.update(SIGNIFICANT=SIGNIFICANT, MISMATCH=MISMATCH, MIN_TRIALS=stats.MIN_TRIALS)
+    env.globals.update(MIN_SEQUENTIAL_OUTCOMES=stats.MIN_SEQUENTIAL_OUTCOMES, SEQUENTIAL=stats.SEQUENTIAL)
+    env.globals.update(TEST_NAMES=TEST_NAMES, CORRECTION_NAMES=CORRECTION_NAMES, POWER=stats.POWER)
     env.globals.update(lifecycle=lifecycle, weight_shares=weight_shares)
     return env
 

@@ -199,7 +199,9 @@ def experiments_page() -> Response:
     names = store.experiment_names(namespace)
     shown = [n for n in names if search.casefold() in n.casefold()] if search else names
     views = [
-        _dashboard().experiment_view(counts, definition=runtime.definitions().definition(namespace, counts.name))
+        _dashboard().experiment_view(
+            counts, definition=runtime.definitions().definition(namespace, counts.name), settings=runtime.settings()
+        )
         for counts in store.results(namespace, shown)
     ]
     namespaces = sorted(set(store.namespaces()) | {namespace})
@@ -223,7 +225,9 @@ def _experiment(name: str, root: str) -> Response:
     if counts.is_empty:
         return _page("missing.html", root, 404, name=name, namespace=namespace)
     definition = runtime.definitions().definition(namespace, name)
-    view = _dashboard().experiment_view(counts, _control(counts), with_charts=True, definition=definition)
+    view = _dashboard().experiment_view(
+        counts, _control(counts), with_charts=True, definition=definition, settings=runtime.settings()
+    )
     return _page("experiment.html", root, namespace=namespace, experiment=view)
 
 
@@ -284,7 +288,10 @@ def export() -> Response:
     if counts.is_empty:
         raise InvalidInput(f"no data for experiment {name!r}", "experiment")
     view = _dashboard().experiment_view(
-        counts, _control(counts), definition=runtime.definitions().definition(namespace, name)
+        counts,
+        _control(counts),
+        definition=runtime.definitions().definition(namespace, name),
+        settings=runtime.settings(),
     )
     if fmt == "json":
         body, media_type = json.dumps(_dashboard().export_json(view), ensure_ascii=False, indent=2), "application/json"
