@@ -76,6 +76,35 @@ def test_configure_refuses_invalid_values_and_writes_nothing(config_path):
     assert config_path.read_text() == before
 
 
+def test_configure_sets_and_clears_the_vpc_and_the_architecture(config_path):
+    done = run(config_path, "configure", "--vpc-subnet-ids", "subnet-a, subnet-b", "--vpc-security-group-ids",
+               "sg-1", "--architecture", "arm64")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = json.loads(config_path.read_text())
+    assert config["vpc_subnet_ids"] == ["subnet-a", "subnet-b"] and config["vpc_security_group_ids"] == ["sg-1"]
+    assert config["architecture"] == "arm64"
+    assert_one_line_error(run(config_path, "configure", "--vpc-security-group-ids", ""), "go together")
+    assert_one_line_error(run(config_path, "configure", "--vpc-subnet-ids", "sub-1"), "not an id starting with subnet-")
+    assert run(config_path, "configure", "--architecture", "arm").returncode == 2
+    assert run(config_path, "configure", "--no-vpc").returncode == 0
+    config = json.loads(config_path.read_text())
+    assert config["vpc_subnet_ids"] == [] and config["vpc_security_group_ids"] == []  # explicit: removed on deploy
+
+
+def test_vpc_and_architecture_from_the_environment(config_path):
+    from lamed.core.settings import load_settings
+
+    environ = {"LAMED_VPC_SUBNET_IDS": "subnet-a,subnet-b", "LAMED_VPC_SECURITY_GROUP_IDS": "sg-1",
+               "LAMED_ARCHITECTURE": "arm64"}  # fmt: skip
+    settings = load_settings(config_path, environ)
+    assert settings.vpc_subnet_ids == ("subnet-a", "subnet-b") and settings.vpc_security_group_ids == ("sg-1",)
+    assert settings.architecture == "arm64"
+    assert load_settings(config_path, {}).vpc_subnet_ids is None  # not set: a VPC set by hand is left alone
+    cleared = load_settings(config_path, {"LAMED_VPC_SUBNET_IDS": "", "LAMED_VPC_SECURITY_GROUP_IDS": ""})
+    assert cleared.vpc_subnet_ids == () and cleared.vpc_security_group_ids == ()
+    assert load_settings(config_path, {}).architecture == "x86_64"
+
+
 def test_configure_opens_the_editor(config_path, home):
     editor = home / "editor.py"
     # A scripted "editor": sets the namespace in the JSON file it is given.

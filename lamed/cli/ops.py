@@ -17,7 +17,13 @@ import click
 
 from lamed.cli import errors as cli_errors
 from lamed.core.errors import SettingsError
-from lamed.core.settings import default_config_path, load_settings, read_config_file, settings_from_mapping
+from lamed.core.settings import (
+    ARCHITECTURES,
+    default_config_path,
+    load_settings,
+    read_config_file,
+    settings_from_mapping,
+)
 
 
 def _deploy_errors() -> tuple:
@@ -54,16 +60,22 @@ def generate_api_key() -> str:
 @click.option("--track-path", "track_paths", multiple=True, help="Extra path served like /track (repeatable).")
 @click.option("--uuid-expiry-seconds", type=int, help="How long a uuid is remembered to drop duplicates.")
 @click.option("--deploy-name", help="Name of the Lambda function, API and other AWS resources.")
+@click.option("--vpc-subnet-ids", metavar="IDS", help="The function's VPC subnets, comma-separated.")
+@click.option("--vpc-security-group-ids", metavar="IDS", help="The function's security groups, comma-separated.")
+@click.option("--no-vpc", is_flag=True, help="Take the function out of its VPC on the next deploy.")
+@click.option("--architecture", type=click.Choice(ARCHITECTURES), help="The function's CPU (arm64 costs less).")
 @click.option("--edit/--no-edit", default=None, help="Open the config in $EDITOR (default: when no flag is given).")
 @operator_errors
-def configure(new_api_key: bool, edit: Optional[bool], **flags: Any) -> None:
+def configure(new_api_key: bool, no_vpc: bool, edit: Optional[bool], **flags: Any) -> None:
     """Create or edit ~/.lamed/config.json (readable by you only)."""
     from lamed.core.settings import write_config_file
 
     path = default_config_path()
     values = read_config_file(path)
-    given = {name: value for name, value in flags.items() if value not in (None, ())}
-    values.update({name: list(value) if name == "track_paths" else value for name, value in given.items()})
+    given = {name: _as_config_value(name, value) for name, value in flags.items() if value not in (None, ())}
+    if no_vpc:  # empty lists, not absent ones: the deploy removes the VPC config
+        given.update(vpc_subnet_ids=[], vpc_security_group_ids=[])
+    values.update(given)
     if new_api_key or not values.get("api_key"):
         values["api_key"] = generate_api_key()
     if edit or (edit is None and not given and not new_api_key and sys.stdin.isatty()):
@@ -73,6 +85,13 @@ def configure(new_api_key: bool, edit: Optional[bool], **flags: Any) -> None:
     click.echo(f"Wrote {path}")
     for name in sorted(values):
         click.echo(f"  {name}: {values[name]}")
+
+
+def _as_config_value(name: str, value: Any) -> Any:
+    """Lists as JSON lists: repeated flags (track paths) or comma-separated ids."""
+    if name in ("vpc_subnet_ids", "vpc_security_group_ids"):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _edited(values: dict) -> dict:

@@ -19,8 +19,9 @@ WARMUP_SCHEDULE = "rate(5 minutes)"
 WARMUP_INPUT = json.dumps({WARMUP_KEY: True})
 CANARY_MIN, CANARY_MAX = 0.1, 50.0
 LAMBDA_RUNTIMES = ("3.9", "3.10", "3.11", "3.12", "3.13")
-# Settings that configure the operator's side, not the function.
-_NOT_FOR_LAMBDA = {"aws_region", "extra"}
+# Settings that configure the operator's side or the function's AWS
+# configuration, not the code: the function never reads them.
+_NOT_FOR_LAMBDA = {"aws_region", "extra", "vpc_subnet_ids", "vpc_security_group_ids", "architecture"}
 # The function is configured by env vars only: never read a stray config file.
 _NO_CONFIG_FILE = "/var/task/.lamed-no-config-file.json"
 
