@@ -155,6 +155,22 @@ def test_unreachable_redis(config_path, moto, home):
     assert "PASS  aws account" in done.stdout
 
 
+def test_unreachable_redis_with_a_vpc_is_left_to_the_check_from_inside(config_path, moto, home, redis_url):
+    moto.reset()
+    configured(config_path, f"redis://127.0.0.1:{free_port()}/0")
+    vpc = ("--vpc-subnet-ids", "subnet-1", "--vpc-security-group-ids", "sg-1")
+    assert run(config_path, "configure", *vpc).returncode == 0
+    done = run(config_path, "preflight", env=aws_environment(moto.url, str(home)))
+    assert done.returncode == 0, done.stdout
+    (redis_line,) = [line for line in done.stdout.splitlines() if "redis" in line]
+    assert redis_line.startswith("SKIP  redis") and "expected for ElastiCache" in redis_line
+    assert "lamed deploy` checks it from inside the function" in redis_line
+
+    configured(config_path, redis_url.rsplit("/", 1)[0] + "/99")  # answers, and refuses (no such database)
+    done = run(config_path, "preflight", env=aws_environment(moto.url, str(home)))
+    assert done.returncode == 1 and "FAIL  redis" in done.stdout
+
+
 def test_preflight_passes_when_all_is_ready(config_path, moto, home, redis_url):
     moto.reset()
     configured(config_path, redis_url)

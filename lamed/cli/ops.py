@@ -143,7 +143,9 @@ def deploy(dry_run: bool, canary: Optional[float]) -> None:
 
     settings = load_settings()
     plan = build_plan(settings, resolve_region(settings.aws_region), canary)
-    bundle = build_bundle()
+    bundle = build_bundle(plan.architecture)
+    for warning in bundle.warnings:
+        click.echo(f"Warning: {warning}", err=True)
     if dry_run:
         click.echo(f"Plan (dry run, nothing changed; bundle {bundle.size / 1024:.0f} KiB):")
         for line in describe(plan):
@@ -155,6 +157,19 @@ def deploy(dry_run: bool, canary: Optional[float]) -> None:
     for route in plan.routes:
         click.echo(f"  {deployment.endpoint}{route.path}")
     click.echo(f"\n{_snippet_text(settings, deployment.endpoint, None)}")
+    _report_health(deployment.health, plan.vpc, after_deploy=True)
+
+
+def _report_health(check: Any, vpc: Any, after_deploy: bool = False) -> None:
+    """Prints the function's own Redis check; exit 1 when it failed."""
+    from lamed.deploy.health import describe_health
+
+    click.echo("")
+    for line in describe_health(check, vpc):
+        click.echo(line)
+    if not check.ok:
+        then = "; `lamed status` checks again, `lamed rollback` goes back" if after_deploy else ""
+        raise click.ClickException(f"the function cannot use Redis{then}")
 
 
 def _remember_endpoint(endpoint: str) -> None:
@@ -296,4 +311,33 @@ def rollback(to_version: Optional[str]) -> None:
     click.echo(run_rollback(*_aws_and_names(), to_version))
 
 
-COMMANDS = (configure, preflight, deploy, snippet, canary, promote, rollback)
+@click.command()
+@operator_errors
+def status() -> None:
+    """The deployed function and the live alias, and Redis checked from inside each live version."""
+    from lamed.deploy.function import require_alias
+    from lamed.deploy.health import check_from_inside, describe_health
+    from lamed.deploy.plan import describe_vpc
+    from lamed.deploy.vpc import current_vpc
+
+    aws, names = _aws_and_names()
+    alias = require_alias(aws, names)
+    function = aws.client("lambda").get_function_configuration(FunctionName=names.function, Qualifier=alias.version)
+    vpc = current_vpc(function)
+    click.echo(
+        f"{names.function}: {function.get('Runtime')} on {', '.join(function.get('Architectures') or ['x86_64'])}, "
+        f"state {function.get('State', '?')}, {describe_vpc(vpc) if not vpc.is_none else 'VPC: none'}"
+    )
+    canary_note = (
+        f", canary version {alias.canary_version} at {alias.canary_weight:.1%}" if alias.canary_version else ""
+    )
+    click.echo(f"live: version {alias.version}{canary_note}")
+    checks = [check_from_inside(aws, names, version) for version in (alias.version, alias.canary_version) if version]
+    for check in checks:
+        for line in describe_health(check, vpc):
+            click.echo(line)
+    if not all(check.ok for check in checks):
+        raise click.ClickException("the function cannot use Redis")
+
+
+COMMANDS = (configure, preflight, deploy, status, snippet, canary, promote, rollback)

@@ -15,9 +15,10 @@ class Check:
     ok: bool
     detail: str
     hint: str = ""
+    skipped: bool = False  # cannot be checked from here; not a failure
 
     def line(self) -> str:
-        status = "PASS" if self.ok else "FAIL"
+        status = "SKIP" if self.skipped else "PASS" if self.ok else "FAIL"
         hint = f" (fix: {self.hint})" if self.hint and not self.ok else ""
         return f"{status}  {self.name:<12} {self.detail}{hint}"
 
@@ -68,8 +69,20 @@ def _redis_check(settings: Settings) -> Check:
     try:
         _write_and_read_back(settings)
     except StoreUnavailable as error:
+        if settings.vpc_subnet_ids and _does_not_answer_here(settings):
+            return Check(
+                "redis", True, f"does not answer from here ({error}): expected for ElastiCache, which answers only "
+                "inside its VPC; `lamed deploy` checks it from inside the function", skipped=True,
+            )  # fmt: skip
         return Check("redis", False, str(error), hint)
     return Check("redis", True, "reachable and writable from here")
+
+
+def _does_not_answer_here(settings: Settings) -> bool:
+    """No TCP connection from this machine (as opposed to a Redis that answers and refuses)."""
+    from lamed.core.health import check_redis
+
+    return check_redis(settings).get("failed") == "tcp"
 
 
 def _write_and_read_back(settings: Settings) -> None:
