@@ -1,5 +1,5 @@
-"""The operator's commands: configure, preflight, deploy, snippet, canary,
-promote, rollback. Each is thin: it reads settings, calls ``lamed.deploy``
+"""The operator's commands: configure, preflight, deploy, status, snippet,
+canary, promote, rollback. Each is thin: it reads settings, calls ``lamed.deploy``
 and prints. Every expected failure is one ``Error: ...`` line and exit 1.
 
 boto3 is imported only inside ``lamed.deploy``, when a command needs AWS, so
