@@ -3,6 +3,7 @@ Gateway proxy events for invoking the Lambda handler directly."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +28,20 @@ class MotoServer:
             env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
         )
         self._wait_until_ready()
+        # moto runs function code only in Docker; without it, invoke answers
+        # with what a test queued (queue_lambda_answers), else the payload.
+        self._post("/moto-api/config", {"lambda": {"use_docker": False}})
+
+    def _post(self, path: str, document: dict) -> None:
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=json.dumps(document).encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def queue_lambda_answers(self, *answers: object) -> None:
+        """The next invocations' answers, in order (as JSON)."""
+        self._post("/moto-api/static/lambda-simple/response", {"results": [json.dumps(a) for a in answers]})
 
     def _wait_until_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -76,6 +76,35 @@ def test_configure_refuses_invalid_values_and_writes_nothing(config_path):
     assert config_path.read_text() == before
 
 
+def test_configure_sets_and_clears_the_vpc_and_the_architecture(config_path):
+    done = run(config_path, "configure", "--vpc-subnet-ids", "subnet-a, subnet-b", "--vpc-security-group-ids",
+               "sg-1", "--architecture", "arm64")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = json.loads(config_path.read_text())
+    assert config["vpc_subnet_ids"] == ["subnet-a", "subnet-b"] and config["vpc_security_group_ids"] == ["sg-1"]
+    assert config["architecture"] == "arm64"
+    assert_one_line_error(run(config_path, "configure", "--vpc-security-group-ids", ""), "go together")
+    assert_one_line_error(run(config_path, "configure", "--vpc-subnet-ids", "sub-1"), "not an id starting with subnet-")
+    assert run(config_path, "configure", "--architecture", "arm").returncode == 2
+    assert run(config_path, "configure", "--no-vpc").returncode == 0
+    config = json.loads(config_path.read_text())
+    assert config["vpc_subnet_ids"] == [] and config["vpc_security_group_ids"] == []  # explicit: removed on deploy
+
+
+def test_vpc_and_architecture_from_the_environment(config_path):
+    from lamed.core.settings import load_settings
+
+    environ = {"LAMED_VPC_SUBNET_IDS": "subnet-a,subnet-b", "LAMED_VPC_SECURITY_GROUP_IDS": "sg-1",
+               "LAMED_ARCHITECTURE": "arm64"}  # fmt: skip
+    settings = load_settings(config_path, environ)
+    assert settings.vpc_subnet_ids == ("subnet-a", "subnet-b") and settings.vpc_security_group_ids == ("sg-1",)
+    assert settings.architecture == "arm64"
+    assert load_settings(config_path, {}).vpc_subnet_ids is None  # not set: a VPC set by hand is left alone
+    cleared = load_settings(config_path, {"LAMED_VPC_SUBNET_IDS": "", "LAMED_VPC_SECURITY_GROUP_IDS": ""})
+    assert cleared.vpc_subnet_ids == () and cleared.vpc_security_group_ids == ()
+    assert load_settings(config_path, {}).architecture == "x86_64"
+
+
 def test_configure_opens_the_editor(config_path, home):
     editor = home / "editor.py"
     # A scripted "editor": sets the namespace in the JSON file it is given.
@@ -124,6 +153,22 @@ def test_unreachable_redis(config_path, moto, home):
     (redis_line,) = [line for line in done.stdout.splitlines() if "redis" in line]
     assert redis_line.startswith("FAIL  redis") and "fix:" in redis_line
     assert "PASS  aws account" in done.stdout
+
+
+def test_unreachable_redis_with_a_vpc_is_left_to_the_check_from_inside(config_path, moto, home, redis_url):
+    moto.reset()
+    configured(config_path, f"redis://127.0.0.1:{free_port()}/0")
+    vpc = ("--vpc-subnet-ids", "subnet-1", "--vpc-security-group-ids", "sg-1")
+    assert run(config_path, "configure", *vpc).returncode == 0
+    done = run(config_path, "preflight", env=aws_environment(moto.url, str(home)))
+    assert done.returncode == 0, done.stdout
+    (redis_line,) = [line for line in done.stdout.splitlines() if "redis" in line]
+    assert redis_line.startswith("SKIP  redis") and "expected for ElastiCache" in redis_line
+    assert "lamed deploy` checks it from inside the function" in redis_line
+
+    configured(config_path, redis_url.rsplit("/", 1)[0] + "/99")  # answers, and refuses (no such database)
+    done = run(config_path, "preflight", env=aws_environment(moto.url, str(home)))
+    assert done.returncode == 1 and "FAIL  redis" in done.stdout
 
 
 def test_preflight_passes_when_all_is_ready(config_path, moto, home, redis_url):

@@ -1,11 +1,17 @@
 """``lamed deploy`` end to end against moto server on loopback: function,
 version, alias, REST API routes, API key + usage plan, warm-up schedule;
-idempotence; canary weights, promote, rollback, guard."""
+idempotence; canary weights, promote, rollback, guard; the VPC, the
+architecture, and the Redis check from inside the function.
+
+moto runs no function code: an invocation answers what the test queued,
+which is the real handler's answer to the health payload, computed here
+against a real redis-server (:func:`health_answer`)."""
 
 from __future__ import annotations
 
 import importlib
 import json
+from pathlib import Path
 
 import boto3
 import pytest
@@ -13,17 +19,33 @@ from click.testing import CliRunner
 from conftest import API_KEY
 from deploy_support import aws_environment
 
+from lamed.cli.embedded import free_port
 from lamed.cli.main import main
+from lamed.core.settings import Settings, default_config_path
+from lamed.web import runtime
+from lamed.web.lambda_handler import handler
 
 pytestmark = pytest.mark.slow
 GATEWAY_KEY = API_KEY + "-gateway"  # API Gateway wants 20+ characters
+# What the next deploy's invocation answers (the aws fixture sets it).
+answers: dict = {}
+
+
+def health_answer(redis_url: str) -> dict:
+    """The handler's own answer to the health payload, with Redis at ``redis_url``."""
+    runtime.install(Settings(redis_url=redis_url))
+    try:
+        return handler({"lamed-health": True}, None)
+    finally:
+        runtime.install(Settings())
 
 
 @pytest.fixture
-def aws(moto, monkeypatch, tmp_path):
+def aws(moto, monkeypatch, tmp_path, redis_url):
     moto.reset()
     for name, value in aws_environment(moto.url, str(tmp_path)).items():
         monkeypatch.setenv(name, value)
+    answers.update(server=moto, healthy=health_answer(redis_url))
     return boto3.Session(region_name="us-east-1")
 
 
@@ -41,6 +63,7 @@ def configure(*extra: str) -> None:
 
 
 def deployed(*args: str) -> str:
+    answers["server"].queue_lambda_answers(answers["healthy"])
     result = lamed("deploy", *args)
     assert result.exit_code == 0, result.output
     return result.output
@@ -223,3 +246,125 @@ def test_canary_needs_a_live_version_and_new_code(aws):
     deployed()
     same = lamed("deploy", "--canary", "5")
     assert same.exit_code == 1 and "nothing new to canary" in same.output, same.output
+
+
+def make_vpc(session, subnets: int = 2) -> tuple[list[str], str]:
+    """A VPC in moto's EC2 with ``subnets`` subnets and one security group."""
+    ec2 = session.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet_ids = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24")["Subnet"]["SubnetId"] for n in range(subnets)
+    ]
+    group = ec2.create_security_group(GroupName="lamed", Description="lamed", VpcId=vpc)["GroupId"]
+    return subnet_ids, group
+
+
+def vpc_of(session) -> tuple:
+    config = session.client("lambda").get_function_configuration(FunctionName="lamed").get("VpcConfig") or {}
+    return sorted(config.get("SubnetIds") or []), sorted(config.get("SecurityGroupIds") or [])
+
+
+def role_policies(session) -> set:
+    attached = session.client("iam").list_attached_role_policies(RoleName="lamed-lambda")["AttachedPolicies"]
+    return {policy["PolicyName"] for policy in attached}
+
+
+def test_deploy_into_a_vpc_is_idempotent_and_cleared_only_explicitly(aws):
+    (first, second), group = make_vpc(aws)
+    configure("--vpc-subnet-ids", f"{second},{first}", "--vpc-security-group-ids", group)
+    plan = deployed("--dry-run")
+    assert f"VPC: subnets {second}, {first}; security groups {group}" in plan
+    assert "Lambda basic execution and VPC access" in plan and '{"lamed-health": true}' in plan
+
+    output = deployed()
+    assert vpc_of(aws) == (sorted([first, second]), [group])
+    assert role_policies(aws) == {"AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"}
+    assert "Redis, checked from inside version 1: reachable, writable, maxmemory-policy noeviction" in output
+
+    before = counts(aws)
+    configure("--vpc-subnet-ids", f"{first},{second}")  # the same subnets, in another order
+    assert "unchanged" in deployed() and counts(aws) == before and alias(aws)["FunctionVersion"] == "1"
+
+    configure("--vpc-subnet-ids", first)  # a changed list is applied: a new version
+    assert "VPC: subnets" in deployed()
+    assert vpc_of(aws) == ([first], [group]) and alias(aws)["FunctionVersion"] == "2"
+
+    config_path = Path(default_config_path())
+    config = json.loads(config_path.read_text())
+    for name in ("vpc_subnet_ids", "vpc_security_group_ids"):
+        del config[name]  # not set any more: left as it is, never removed by accident
+    config_path.write_text(json.dumps(config))
+    assert "VPC: not configured" in deployed("--dry-run")
+    assert "unchanged" in deployed()
+    assert vpc_of(aws) == ([first], [group]) and alias(aws)["FunctionVersion"] == "2"
+
+    configure("--no-vpc")  # cleared, explicitly: removed
+    assert "VPC: none (both lists cleared)" in deployed("--dry-run")
+    assert "VPC: none" in deployed()
+    assert vpc_of(aws) == ([], []) and alias(aws)["FunctionVersion"] == "3"
+    assert "unchanged" in deployed() and alias(aws)["FunctionVersion"] == "3"
+
+
+def test_vpc_ids_that_do_not_fit_fail_before_any_change(aws):
+    (subnet,), group = make_vpc(aws, subnets=1)
+    (elsewhere,), _ = make_vpc(aws, subnets=1)
+    configure("--vpc-subnet-ids", "subnet-0000000000000000", "--vpc-security-group-ids", group)
+    missing = lamed("deploy")
+    assert missing.exit_code == 1 and "InvalidSubnetID.NotFound" in missing.output, missing.output
+    configure("--vpc-subnet-ids", f"{subnet},{elsewhere}")
+    apart = lamed("deploy")
+    assert apart.exit_code == 1 and "must all be in one VPC" in apart.output, apart.output
+    assert aws.client("lambda").list_functions()["Functions"] == []
+
+
+def test_arm64_deploy_sets_the_architecture_and_bundles_an_aarch64_hiredis(aws):
+    from lamed.deploy.function import code_sha256
+    from lamed.deploy.package import build_bundle
+
+    configure("--architecture", "arm64")
+    assert "python3." in deployed("--dry-run") and " on arm64" in deployed("--dry-run")
+    assert "(arm64, " in deployed()
+    function = aws.client("lambda").get_function_configuration(FunctionName="lamed")
+    assert function["Architectures"] == ["arm64"]
+    bundle = build_bundle("arm64")
+    assert function["CodeSha256"] == code_sha256(bundle)  # the bundle that was uploaded...
+    native = [name for name in bundle.names if name.endswith(".so")]
+    assert native and all("aarch64" in name for name in native)  # ...carries hiredis for arm64
+
+    configure("--architecture", "x86_64")  # a normal deploy: a new version, here as a canary
+    assert "10% to version 2" in deployed("--canary", "10")
+    assert aws.client("lambda").get_function_configuration(FunctionName="lamed")["CodeSha256"] == code_sha256(
+        build_bundle("x86_64")
+    )
+
+
+def test_a_function_that_cannot_reach_redis_says_what_to_fix(aws, redis_url):
+    unreachable = health_answer(f"redis://127.0.0.1:{free_port()}/0")
+    configure()
+    answers["server"].queue_lambda_answers(unreachable)
+    failed = lamed("deploy")
+    assert failed.exit_code == 1
+    assert "Redis, checked from inside version 1: FAILED at tcp" in failed.output
+    assert "fix: the function is in no VPC" in failed.output and "lamed status" in failed.output
+    assert alias(aws)["FunctionVersion"] == "1"  # deployed all the same: the check comes last
+
+    subnets, group = make_vpc(aws)
+    configure("--vpc-subnet-ids", ",".join(subnets), "--vpc-security-group-ids", group)
+    answers["server"].queue_lambda_answers(unreachable)
+    in_vpc = lamed("deploy")
+    assert in_vpc.exit_code == 1 and "security group: allow inbound TCP" in in_vpc.output
+    assert group in in_vpc.output
+
+    wrong_password = health_answer(redis_url.replace("redis://", "redis://:not-the-token@"))
+    answers["server"].queue_lambda_answers(wrong_password)
+    status = lamed("status")
+    assert status.exit_code == 1 and "FAILED at handshake" in status.output and "fix: AUTH" in status.output
+
+    silent = lamed("status")  # nothing queued: moto echoes the payload, which is no report
+    assert silent.exit_code == 1 and "without a health report" in silent.output
+
+    answers["server"].queue_lambda_answers(answers["healthy"])
+    healthy = lamed("status")
+    assert healthy.exit_code == 0, healthy.output
+    assert "on x86_64" in healthy.output and f"VPC: subnets {', '.join(sorted(subnets))}" in healthy.output
+    assert "live: version 2" in healthy.output and "inside version 2: reachable, writable" in healthy.output

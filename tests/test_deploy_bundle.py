@@ -1,7 +1,9 @@
 """The Lambda zip is complete on its own: unzipped in a temporary folder and
 imported by a fresh ``python -I -S -B`` (read-only, like Lambda) with only that folder on the path, its
 ``app.handler`` counts a tracked event in real Redis, serves results, answers
-an extra track path and a warm-up, and never loads boto3, click or jinja2."""
+an extra track path, a warm-up and the health payload (checking that Redis),
+and never loads boto3, click or jinja2. Its hiredis is the wheel for the
+function's architecture, whatever machine builds it."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import hiredis
 import pytest
 import redis
 from conftest import API_KEY, ROOT
@@ -36,9 +37,14 @@ print(json.dumps({"responses": responses, "heavy": heavy, "path": sys.path, "hir
 """
 
 
+# ELF e_machine of each architecture's compiled code, and its wheels' platform.
+ELF_MACHINES = {"x86_64": 62, "arm64": 183}
+WHEEL_MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
+
+
 @pytest.fixture(scope="module")
 def bundle():
-    return build_bundle()
+    return build_bundle("x86_64")
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +69,37 @@ def test_bundle_holds_the_runtime_and_nothing_of_the_operator(bundle):
     assert chalice_sources == {"chalice/__init__.py", "chalice/app.py"}
     assert not any(name.startswith(("lamed/deploy/", "lamed/cli/")) for name in names)  # the operator's tools
     native = {name for name in names if name.endswith((".so", ".pyd"))}
-    if sys.platform == "linux" and platform.machine() == "x86_64":  # hiredis loads on the function: bundled
-        assert native == {f"hiredis/{path.name}" for path in Path(hiredis.__file__).parent.glob("*.so")}
-    else:
-        assert native == set()
+    assert native == {"hiredis/hiredis.cpython-{}{}-x86_64-linux-gnu.so".format(*sys.version_info[:2])}
     assert f"lamed/store/__pycache__/results.{sys.implementation.cache_tag}.pyc" in names
-    assert build_bundle().sha256 == bundle.sha256  # deterministic: an unchanged deploy is recognised
+    assert build_bundle("x86_64").sha256 == bundle.sha256  # deterministic: an unchanged deploy is recognised
+    assert bundle.warnings == ()
+
+
+@pytest.mark.parametrize("architecture", ["x86_64", "arm64"])
+def test_hiredis_is_the_wheel_for_the_functions_architecture_and_python(architecture, tmp_path):
+    built = build_bundle(architecture)
+    (tmp_path / "bundle.zip").write_bytes(built.data)
+    with zipfile.ZipFile(tmp_path / "bundle.zip") as archive:
+        archive.extractall(tmp_path / "task")
+    task = tmp_path / "task"
+    (wheel_file,) = task.glob("hiredis-*.dist-info/WHEEL")
+    tags = [line.split(": ", 1)[1] for line in wheel_file.read_text().splitlines() if line.startswith("Tag: ")]
+    python = "cp{}{}".format(*sys.version_info[:2])
+    assert tags and all(tag.startswith(f"{python}-{python}-manylinux") for tag in tags)
+    assert all(tag.endswith("_" + WHEEL_MACHINES[architecture]) for tag in tags), tags
+    (library,) = task.glob("hiredis/*.so")
+    header = library.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == ELF_MACHINES[architecture]
+
+
+def test_a_wheel_that_cannot_be_fetched_leaves_hiredis_out_with_a_warning(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing cached
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # and nowhere to download from
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    built = build_bundle("arm64")
+    assert not [name for name in built.names if name.startswith("hiredis")]
+    (warning,) = built.warnings
+    assert "hiredis left out" in warning and "manylinux2014_aarch64" in warning
 
 
 def invoke(task_dir: Path, events: list, redis_url: str) -> dict:
@@ -97,14 +128,18 @@ def test_handler_from_the_unzipped_bundle_alone(unzipped, redis_url):
     )
     events = [
         {"lamed-warmup": True},
+        {"lamed-health": True},
         track("/track", "u-1"),
         track("/track", "u-1"),
         track("/collect", "u-2"),
         results_event,
     ]
     out = invoke(unzipped, events, redis_url)
-    warm, counted, duplicate, extra_path, results = out["responses"]
+    warm, health, counted, duplicate, extra_path, results = out["responses"]
     assert warm == {"warm": True}
+    report = health["lamed-health"]
+    assert report["ok"] is True and report["writable"] is True and report["maxmemory_policy"] == "noeviction"
+    assert report["redis"] == redis_url.split("//")[1].split("/")[0] and report["round_trip_ms"] > 0
     assert counted["statusCode"] == 200 and json.loads(counted["body"])["status"] == "counted"
     assert duplicate["statusCode"] == 200 and json.loads(duplicate["body"])["status"] == "duplicate"
     assert extra_path["statusCode"] == 200 and json.loads(extra_path["body"])["status"] == "counted"
@@ -125,3 +160,10 @@ def test_warmup_needs_no_redis(unzipped):
     warm, unreachable = out["responses"]
     assert warm == {"warm": True}
     assert unreachable["statusCode"] == 503
+
+
+def test_the_health_payload_from_the_bundle_names_what_failed(unzipped):
+    (answer,) = invoke(unzipped, [{"lamed-health": True}], "redis://127.0.0.1:1/0")["responses"]
+    report = answer["lamed-health"]
+    assert report["ok"] is False and report["reachable"] is False
+    assert (report["failed"], report["cause"]) == ("tcp", "refused")

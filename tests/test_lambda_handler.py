@@ -119,3 +119,34 @@ def test_cold_start_on_the_track_path_imports_only_what_it_needs(redis_url):
     )
     found = json.loads(done.stdout)
     assert found == {"track": 200, "body": '{"status":"counted"}', "lean": [], "results": 200, "chalice_after": True}
+
+
+HEALTH_COLD_START = r"""
+import json, sys
+import app
+answer = app.handler({"lamed-health": True}, None)
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('redis', 'chalice', 'boto3', 'botocore', 'jinja2',
+                                                             'click', 'dataclasses', 'logging', 'asyncio'))
+print(json.dumps({"answer": answer, "heavy": heavy}))
+"""
+
+
+def test_the_health_payload_checks_redis_over_the_lean_connection(redis_url):
+    """`lamed deploy` and `lamed status` invoke the function with
+    ``{"lamed-health": true}``: answered with the Redis check, from a cold
+    start that loads none of the track path's avoided imports."""
+    env = {"LAMED_REDIS_URL": redis_url, "LAMED_API_KEY": "k" * 20, "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    command = [sys.executable, "-c", HEALTH_COLD_START]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    found = json.loads(done.stdout)
+    assert found["heavy"] == []
+    report = found["answer"]["lamed-health"]
+    assert report["ok"] is True and report["writable"] is True and report["maxmemory_policy"] == "noeviction"
+
+
+def test_the_health_payload_reports_a_misconfigured_function():
+    runtime.install(Settings(redis_url="redis://h:x"))
+    (report,) = handler({"lamed-health": True}, None).values()
+    assert report["ok"] is False and report["cause"] == "config" and "port" in report["error"]
+    runtime.install(Settings())
+    assert handler({"lamed-health": "yes"}, None)["statusCode"] == 500  # only `true` is the health payload

@@ -1,5 +1,5 @@
-"""The operator's commands: configure, preflight, deploy, snippet, canary,
-promote, rollback. Each is thin: it reads settings, calls ``lamed.deploy``
+"""The operator's commands: configure, preflight, deploy, status, snippet,
+canary, promote, rollback. Each is thin: it reads settings, calls ``lamed.deploy``
 and prints. Every expected failure is one ``Error: ...`` line and exit 1.
 
 boto3 is imported only inside ``lamed.deploy``, when a command needs AWS, so
@@ -17,7 +17,13 @@ import click
 
 from lamed.cli import errors as cli_errors
 from lamed.core.errors import SettingsError
-from lamed.core.settings import default_config_path, load_settings, read_config_file, settings_from_mapping
+from lamed.core.settings import (
+    ARCHITECTURES,
+    default_config_path,
+    load_settings,
+    read_config_file,
+    settings_from_mapping,
+)
 
 
 def _deploy_errors() -> tuple:
@@ -54,16 +60,22 @@ def generate_api_key() -> str:
 @click.option("--track-path", "track_paths", multiple=True, help="Extra path served like /track (repeatable).")
 @click.option("--uuid-expiry-seconds", type=int, help="How long a uuid is remembered to drop duplicates.")
 @click.option("--deploy-name", help="Name of the Lambda function, API and other AWS resources.")
+@click.option("--vpc-subnet-ids", metavar="IDS", help="The function's VPC subnets, comma-separated.")
+@click.option("--vpc-security-group-ids", metavar="IDS", help="The function's security groups, comma-separated.")
+@click.option("--no-vpc", is_flag=True, help="Take the function out of its VPC on the next deploy.")
+@click.option("--architecture", type=click.Choice(ARCHITECTURES), help="The function's CPU (arm64 costs less).")
 @click.option("--edit/--no-edit", default=None, help="Open the config in $EDITOR (default: when no flag is given).")
 @operator_errors
-def configure(new_api_key: bool, edit: Optional[bool], **flags: Any) -> None:
+def configure(new_api_key: bool, no_vpc: bool, edit: Optional[bool], **flags: Any) -> None:
     """Create or edit ~/.lamed/config.json (readable by you only)."""
     from lamed.core.settings import write_config_file
 
     path = default_config_path()
     values = read_config_file(path)
-    given = {name: value for name, value in flags.items() if value not in (None, ())}
-    values.update({name: list(value) if name == "track_paths" else value for name, value in given.items()})
+    given = {name: _as_config_value(name, value) for name, value in flags.items() if value not in (None, ())}
+    if no_vpc:  # empty lists, not absent ones: the deploy removes the VPC config
+        given.update(vpc_subnet_ids=[], vpc_security_group_ids=[])
+    values.update(given)
     if new_api_key or not values.get("api_key"):
         values["api_key"] = generate_api_key()
     if edit or (edit is None and not given and not new_api_key and sys.stdin.isatty()):
@@ -73,6 +85,13 @@ def configure(new_api_key: bool, edit: Optional[bool], **flags: Any) -> None:
     click.echo(f"Wrote {path}")
     for name in sorted(values):
         click.echo(f"  {name}: {values[name]}")
+
+
+def _as_config_value(name: str, value: Any) -> Any:
+    """Lists as JSON lists: repeated flags (track paths) or comma-separated ids."""
+    if name in ("vpc_subnet_ids", "vpc_security_group_ids"):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _edited(values: dict) -> dict:
@@ -124,7 +143,9 @@ def deploy(dry_run: bool, canary: Optional[float]) -> None:
 
     settings = load_settings()
     plan = build_plan(settings, resolve_region(settings.aws_region), canary)
-    bundle = build_bundle()
+    bundle = build_bundle(plan.architecture)
+    for warning in bundle.warnings:
+        click.echo(f"Warning: {warning}", err=True)
     if dry_run:
         click.echo(f"Plan (dry run, nothing changed; bundle {bundle.size / 1024:.0f} KiB):")
         for line in describe(plan):
@@ -136,6 +157,19 @@ def deploy(dry_run: bool, canary: Optional[float]) -> None:
     for route in plan.routes:
         click.echo(f"  {deployment.endpoint}{route.path}")
     click.echo(f"\n{_snippet_text(settings, deployment.endpoint, None)}")
+    _report_health(deployment.health, plan.vpc, after_deploy=True)
+
+
+def _report_health(check: Any, vpc: Any, after_deploy: bool = False) -> None:
+    """Prints the function's own Redis check; exit 1 when it failed."""
+    from lamed.deploy.health import describe_health
+
+    click.echo("")
+    for line in describe_health(check, vpc):
+        click.echo(line)
+    if not check.ok:
+        then = "; `lamed status` checks again, `lamed rollback` goes back" if after_deploy else ""
+        raise click.ClickException(f"the function cannot use Redis{then}")
 
 
 def _remember_endpoint(endpoint: str) -> None:
@@ -277,4 +311,33 @@ def rollback(to_version: Optional[str]) -> None:
     click.echo(run_rollback(*_aws_and_names(), to_version))
 
 
-COMMANDS = (configure, preflight, deploy, snippet, canary, promote, rollback)
+@click.command()
+@operator_errors
+def status() -> None:
+    """The deployed function and the live alias, and Redis checked from inside each live version."""
+    from lamed.deploy.function import require_alias
+    from lamed.deploy.health import check_from_inside, describe_health
+    from lamed.deploy.plan import describe_vpc
+    from lamed.deploy.vpc import current_vpc
+
+    aws, names = _aws_and_names()
+    alias = require_alias(aws, names)
+    function = aws.client("lambda").get_function_configuration(FunctionName=names.function, Qualifier=alias.version)
+    vpc = current_vpc(function)
+    click.echo(
+        f"{names.function}: {function.get('Runtime')} on {', '.join(function.get('Architectures') or ['x86_64'])}, "
+        f"state {function.get('State', '?')}, {describe_vpc(vpc) if not vpc.is_none else 'VPC: none'}"
+    )
+    canary_note = (
+        f", canary version {alias.canary_version} at {alias.canary_weight:.1%}" if alias.canary_version else ""
+    )
+    click.echo(f"live: version {alias.version}{canary_note}")
+    checks = [check_from_inside(aws, names, version) for version in (alias.version, alias.canary_version) if version]
+    for check in checks:
+        for line in describe_health(check, vpc):
+            click.echo(line)
+    if not all(check.ok for check in checks):
+        raise click.ClickException("the function cannot use Redis")
+
+
+COMMANDS = (configure, preflight, deploy, status, snippet, canary, promote, rollback)

@@ -29,7 +29,7 @@ class PythonReader:
     (``feed`` bytes, ``gets`` a reply or False while one is incomplete).
 
     hiredis parses in C and is used when installed (as redis-py does); a
-    Lambda bundle holds no compiled extensions, so it runs this one."""
+    Lambda bundle built where its hiredis wheel could not be fetched runs this one."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()

@@ -56,6 +56,12 @@ class MemoryCheck(NamedTuple):
         }
 
 
+def parse_info(text: str) -> dict[str, str]:
+    """``INFO``'s ``name:value`` lines as a mapping (sections and comments skipped)."""
+    pairs = (line.partition(":") for line in text.splitlines() if line and not line.startswith("#"))
+    return {name: value.strip() for name, _, value in pairs}
+
+
 def check_memory(node: str, info: Mapping[str, Any] | None) -> MemoryCheck:
     """The verdict on one master's ``INFO memory`` (None: INFO not permitted)."""
     if info is None:

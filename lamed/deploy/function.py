@@ -10,13 +10,14 @@ import base64
 import json
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from botocore.exceptions import ClientError
 
 from lamed.deploy.aws import Aws, AwsError, is_missing, paginate
 from lamed.deploy.package import Bundle
 from lamed.deploy.plan import ALIAS, DeployPlan, Names
+from lamed.deploy.vpc import VPC_ACCESS, current_vpc, same_vpc, vpc_config
 
 _TRUST_POLICY = json.dumps(
     {
@@ -27,6 +28,9 @@ _TRUST_POLICY = json.dumps(
     }
 )
 _BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+# IAM is eventually consistent: a role or policy just made takes seconds to reach Lambda.
+_NOT_YET_PROPAGATED = ("cannot be assumed", "does not have permissions to call CreateNetworkInterface")
+_PROPAGATION_ATTEMPTS, _PROPAGATION_PAUSE_SECONDS = 8, 2
 
 
 @dataclass(frozen=True)
@@ -38,16 +42,27 @@ class AliasState:
     arn: str = ""
 
 
-def ensure_role(aws: Aws, names: Names) -> str:
+def ensure_role(aws: Aws, plan: DeployPlan) -> str:
+    """The execution role, with the VPC access policy when the function is
+    in a VPC (to create its network interfaces there)."""
     iam = aws.client("iam")
+    role = plan.names.role
     try:
-        return iam.get_role(RoleName=names.role)["Role"]["Arn"]
+        arn = iam.get_role(RoleName=role)["Role"]["Arn"]
     except ClientError as error:
         if not is_missing(error):
             raise
-    arn = iam.create_role(RoleName=names.role, AssumeRolePolicyDocument=_TRUST_POLICY)["Role"]["Arn"]
-    iam.attach_role_policy(RoleName=names.role, PolicyArn=_BASIC_EXECUTION)
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=_TRUST_POLICY)["Role"]["Arn"]
+    wanted = {_BASIC_EXECUTION} | ({VPC_ACCESS} if plan.vpc and not plan.vpc.is_none else set())
+    for policy in sorted(wanted - attached_policies(aws, plan.names)):
+        iam.attach_role_policy(RoleName=role, PolicyArn=policy)
     return arn
+
+
+def attached_policies(aws: Aws, names: Names) -> set[str]:
+    iam = aws.client("iam")
+    pages = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=names.role)
+    return {policy["PolicyArn"] for policy in pages}
 
 
 def code_sha256(bundle: Bundle) -> str:
@@ -65,22 +80,27 @@ def upload(aws: Aws, plan: DeployPlan, bundle: Bundle, role_arn: str) -> str:
     except ClientError as error:
         if not is_missing(error):
             raise
-        _create_function(client, config, bundle)
+        _create_function(client, config, plan, bundle)
         return "created"
     changed = False
-    if current.get("CodeSha256") != code_sha256(bundle):
-        client.update_function_code(FunctionName=plan.names.function, ZipFile=bundle.data)
+    if current.get("CodeSha256") != code_sha256(bundle) or current.get("Architectures") != [plan.architecture]:
+        # The architecture goes with the code: its compiled parts are built for it.
+        client.update_function_code(
+            FunctionName=plan.names.function, ZipFile=bundle.data, Architectures=[plan.architecture]
+        )
         _wait_updated(client, plan.names.function)
         changed = True
     if _config_differs(current, config):
-        client.update_function_configuration(**config)
+        _while_iam_propagates(lambda: client.update_function_configuration(**config))
         _wait_updated(client, plan.names.function)
         changed = True
     return "updated" if changed else "unchanged"
 
 
 def _function_config(plan: DeployPlan, role_arn: str) -> dict:
-    return {
+    """What update_function_configuration sets (the VPC only when configured:
+    else a VPC set by hand stays)."""
+    config = {
         "FunctionName": plan.names.function,
         "Runtime": plan.runtime,
         "Role": role_arn,
@@ -90,26 +110,42 @@ def _function_config(plan: DeployPlan, role_arn: str) -> dict:
         "Environment": {"Variables": plan.environment},
         "Description": "Lamed A/B testing backend (lamed deploy)",
     }
+    if plan.vpc is not None:
+        config["VpcConfig"] = vpc_config(plan.vpc)
+    return config
 
 
 def _config_differs(current: dict, wanted: dict) -> bool:
     variables = current.get("Environment", {}).get("Variables", {})
+    if "VpcConfig" in wanted and not same_vpc(current_vpc(current), current_vpc(wanted)):
+        return True
     return variables != wanted["Environment"]["Variables"] or any(
         current.get(key) != wanted[key] for key in ("Runtime", "Role", "Handler", "MemorySize", "Timeout")
     )
 
 
-def _create_function(client, config: dict, bundle: Bundle) -> None:
-    # A role just created takes a few seconds to become assumable by Lambda.
-    for attempt in range(8):
-        try:
-            client.create_function(**config, Code={"ZipFile": bundle.data}, Publish=False)
-            break
-        except ClientError as error:
-            if "cannot be assumed" not in str(error) or attempt == 7:
-                raise
-            time.sleep(2)
+def _create_function(client, config: dict, plan: DeployPlan, bundle: Bundle) -> None:
+    if plan.vpc is not None and plan.vpc.is_none:
+        config = {key: value for key, value in config.items() if key != "VpcConfig"}
+    _while_iam_propagates(
+        lambda: client.create_function(
+            **config, Architectures=[plan.architecture], Code={"ZipFile": bundle.data}, Publish=False
+        )
+    )
+    # In a VPC, Pending until Lambda has made its network interfaces (a minute or two).
     client.get_waiter("function_active_v2").wait(FunctionName=config["FunctionName"])
+
+
+def _while_iam_propagates(call: Callable[[], object]) -> None:
+    """Retries ``call`` while Lambda does not yet see a new role or policy."""
+    for attempt in range(_PROPAGATION_ATTEMPTS):
+        try:
+            call()
+            return
+        except ClientError as error:
+            if not any(text in str(error) for text in _NOT_YET_PROPAGATED) or attempt == _PROPAGATION_ATTEMPTS - 1:
+                raise
+            time.sleep(_PROPAGATION_PAUSE_SECONDS)
 
 
 def _wait_updated(client, function: str) -> None:
@@ -124,13 +160,19 @@ def publish(aws: Aws, names: Names, bundle: Bundle) -> str:
     for version in paginate(client, "list_versions_by_function", "Versions", FunctionName=names.function):
         if version["Version"] != "$LATEST" and _same_release(version, latest):
             return version["Version"]
-    return client.publish_version(FunctionName=names.function, CodeSha256=latest["CodeSha256"])["Version"]
+    version = client.publish_version(FunctionName=names.function, CodeSha256=latest["CodeSha256"])["Version"]
+    client.get_waiter("function_active_v2").wait(FunctionName=names.function, Qualifier=version)
+    return version
 
 
 def _same_release(version: dict, latest: dict) -> bool:
-    keys = ("CodeSha256", "Runtime", "Handler", "MemorySize", "Timeout", "Role")
+    keys = ("CodeSha256", "Runtime", "Handler", "MemorySize", "Timeout", "Role", "Architectures")
     same_env = version.get("Environment", {}).get("Variables") == latest.get("Environment", {}).get("Variables")
-    return same_env and all(version.get(key) == latest.get(key) for key in keys)
+    return (
+        same_env
+        and same_vpc(current_vpc(version), current_vpc(latest))
+        and all(version.get(key) == latest.get(key) for key in keys)
+    )
 
 
 def read_alias(aws: Aws, names: Names) -> Optional[AliasState]:

@@ -5,9 +5,10 @@ Chalice's runtime module only (``chalice/__init__.py`` + ``chalice/app.py``,
 as ``chalice package`` does) and the pure-Python runtime dependencies (redis,
 and jinja2 + markupsafe for the dashboard, imported lazily). Compiled
 extensions are left out, with one exception: hiredis, the track path's C
-reply parser, when this machine is what the function runs on (Linux x86_64,
-Lambda's default architecture, and this CPython). Everything has a
-pure-Python fallback, so a bundle built elsewhere runs too, a little slower. Bytecode for the
+reply parser, from PyPI's wheel for the function's architecture and Python
+(:mod:`lamed.deploy.wheels`), whatever machine deploys. If that wheel cannot
+be had the bundle goes without it, with a warning: everything has a
+pure-Python fallback, a little slower. Bytecode for the
 deploying interpreter's version is included (the function's runtime is that
 version, see :func:`lamed.deploy.plan.lambda_runtime`). Entries have fixed
 timestamps and order, so the same sources give the same bytes (and SHA-256):
@@ -19,19 +20,19 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
-import platform
 import py_compile
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from lamed.deploy.wheels import WheelError, platform_tag, unpacked_wheel
+
 ROOT = Path(__file__).resolve().parents[2]
 # Runtime libraries copied whole (their .py files); their own deps are listed too.
 RUNTIME_LIBRARIES = ("redis", "jinja2", "markupsafe")
-# Compiled speed-ups, bundled only where they load on the function (see _native_files).
+# Compiled speed-ups, bundled from the wheel for the function's platform (see _native_files).
 NATIVE_SPEEDUPS = ("hiredis",)
 # Never in the bundle: the operator's tools, and what Lambda does not run.
 FORBIDDEN_TOP_LEVEL = ("boto3", "botocore", "click")
@@ -48,6 +49,8 @@ class PackageError(RuntimeError):
 class Bundle:
     data: bytes
     names: tuple
+    architecture: str = "x86_64"
+    warnings: tuple = ()  # what the operator should know: a speed-up left out, and why
 
     @property
     def sha256(self) -> str:
@@ -58,13 +61,19 @@ class Bundle:
         return len(self.data)
 
 
-def build_bundle(root: Path = ROOT) -> Bundle:
-    """Zips the app and its runtime dependencies, deterministically."""
+def build_bundle(architecture: str, root: Path = ROOT) -> Bundle:
+    """Zips the app and its runtime dependencies for a function on
+    ``architecture`` (x86_64 or arm64), deterministically."""
     entries = dict(_app_files(root))
     entries.update(_chalice_runtime())
     for library in RUNTIME_LIBRARIES:
         entries.update(_library_files(library))
-    entries.update(_native_files())
+    warnings = []
+    for name in NATIVE_SPEEDUPS:
+        try:
+            entries.update(dict(_native_files(name, architecture)))
+        except WheelError as error:
+            warnings.append(f"{name} left out, the function parses Redis replies in Python (slower): {error}")
     contents = {name: path.read_bytes() for name, path in entries.items()}
     with tempfile.TemporaryDirectory() as scratch:
         for name in [name for name in entries if name.endswith(".py")]:
@@ -76,7 +85,7 @@ def build_bundle(root: Path = ROOT) -> Bundle:
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, contents[name])
-    return Bundle(buffer.getvalue(), tuple(sorted(contents)))
+    return Bundle(buffer.getvalue(), tuple(sorted(contents)), architecture, tuple(warnings))
 
 
 def _bytecode(source: Path, name: str, scratch: Path) -> bytes:
@@ -115,15 +124,18 @@ def _library_files(name: str) -> Iterator[tuple[str, Path]]:
     yield from _tree(_package_dir(name), name, python_only=True)
 
 
-def _native_files() -> Iterator[tuple[str, Path]]:
-    """NATIVE_SPEEDUPS that are installed, if their compiled code can load on
-    the function: built here for Linux x86_64 and this CPython (the function's
-    runtime is this interpreter's version, see lamed.deploy.plan)."""
-    if sys.platform != "linux" or platform.machine() != "x86_64":
-        return
-    for name in NATIVE_SPEEDUPS:
-        if importlib.util.find_spec(name) is not None:
-            yield from _tree(_package_dir(name), name, python_only=False, keep_native=True)
+def _native_files(name: str, architecture: str) -> Iterator[tuple[str, Path]]:
+    """The unpacked wheel of ``name`` for Linux on ``architecture`` and this
+    CPython (the function's runtime is this interpreter's version, see
+    lamed.deploy.plan): its package and its dist-info (whose WHEEL file names the platform)."""
+    unpacked = unpacked_wheel(name, architecture)
+    found = False
+    for top in sorted(unpacked.iterdir()):
+        if top.is_dir():
+            yield from _tree(top, top.name, python_only=False, keep_native=True)
+            found = found or top.name == name
+    if not found:
+        raise WheelError(f"the {platform_tag(architecture)} wheel of {name} holds no {name} package")
 
 
 def _package_dir(name: str) -> Path:

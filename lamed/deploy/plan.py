@@ -11,16 +11,18 @@ from typing import Optional
 
 from lamed.core.settings import Settings
 from lamed.deploy.routes import ApiRoute, api_routes
-from lamed.web.lambda_handler import WARMUP_KEY
+from lamed.web.lambda_handler import HEALTH_KEY, WARMUP_KEY
 
 ALIAS = "live"
 STAGE = "api"
 WARMUP_SCHEDULE = "rate(5 minutes)"
 WARMUP_INPUT = json.dumps({WARMUP_KEY: True})
+HEALTH_INPUT = json.dumps({HEALTH_KEY: True})
 CANARY_MIN, CANARY_MAX = 0.1, 50.0
 LAMBDA_RUNTIMES = ("3.9", "3.10", "3.11", "3.12", "3.13")
-# Settings that configure the operator's side, not the function.
-_NOT_FOR_LAMBDA = {"aws_region", "extra"}
+# Settings that configure the operator's side or the function's AWS
+# configuration, not the code: the function never reads them.
+_NOT_FOR_LAMBDA = {"aws_region", "extra", "vpc_subnet_ids", "vpc_security_group_ids", "architecture"}
 # The function is configured by env vars only: never read a stray config file.
 _NO_CONFIG_FILE = "/var/task/.lamed-no-config-file.json"
 
@@ -49,6 +51,18 @@ class Names:
 
 
 @dataclass(frozen=True)
+class Vpc:
+    """The function's VPC: both lists set, or both empty (no VPC)."""
+
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+    @property
+    def is_none(self) -> bool:
+        return not self.subnet_ids
+
+
+@dataclass(frozen=True)
 class DeployPlan:
     names: Names
     region: str
@@ -58,6 +72,9 @@ class DeployPlan:
     canary_percent: Optional[float] = None
     memory_mb: int = 256
     timeout_seconds: int = 10
+    architecture: str = Settings._field_defaults["architecture"]
+    # None: the VPC settings are not set, and a VPC set by hand is left as it is.
+    vpc: Optional[Vpc] = None
 
 
 def deploy_names(settings: Settings) -> Names:
@@ -86,11 +103,21 @@ def build_plan(settings: Settings, region: str, canary_percent: Optional[float] 
         routes=tuple(api_routes(settings.track_paths)),
         environment=lambda_environment(settings),
         canary_percent=None if canary_percent is None else check_canary(canary_percent),
+        architecture=settings.architecture,
+        vpc=wanted_vpc(settings),
     )
 
 
+def wanted_vpc(settings: Settings) -> Optional[Vpc]:
+    """The VPC the settings ask for; both lists are checked together with the settings."""
+    if settings.vpc_subnet_ids is None and settings.vpc_security_group_ids is None:
+        return None
+    return Vpc(tuple(settings.vpc_subnet_ids or ()), tuple(settings.vpc_security_group_ids or ()))
+
+
 def lambda_runtime(version: tuple = sys.version_info[:2]) -> str:
-    """The bundle is pure Python, so it runs on the Lambda runtime of this interpreter."""
+    """The function runs on the Lambda runtime of this interpreter: the
+    bundle's bytecode and its hiredis wheel are for this version."""
     wanted = "{}.{}".format(*version)
     if wanted not in LAMBDA_RUNTIMES:
         raise PlanError(f"Python {wanted} has no Lambda runtime; deploy with one of {', '.join(LAMBDA_RUNTIMES)}")
@@ -116,11 +143,13 @@ def describe(plan: DeployPlan) -> list[str]:
         if plan.canary_percent is not None
         else f"publish a new version (if the code or config changed) and point alias '{ALIAS}' at it"
     )
+    policies = "Lambda basic execution" + ("" if plan.vpc is None or plan.vpc.is_none else " and VPC access")
     lines = [
         f"region {plan.region}",
-        f"IAM role {names.role} (Lambda basic execution), created if missing",
-        f"Lambda function {names.function}: {plan.runtime}, handler app.handler, "
+        f"IAM role {names.role} ({policies}), created if missing",
+        f"Lambda function {names.function}: {plan.runtime} on {plan.architecture}, handler app.handler, "
         f"{plan.memory_mb} MB, {plan.timeout_seconds} s, env {', '.join(sorted(plan.environment))}",
+        describe_vpc(plan.vpc),
         release,
         f"REST API {names.base}, stage '{STAGE}', every route proxied to {names.function}:{ALIAS}:",
     ]
@@ -130,5 +159,15 @@ def describe(plan: DeployPlan) -> list[str]:
     lines += [
         f"API key {names.base} (the configured api_key) in usage plan {names.base}",
         f"EventBridge rule {names.rule}: {WARMUP_SCHEDULE} invokes {names.function}:{ALIAS} with {WARMUP_INPUT}",
+        f"then invokes the new version with {HEALTH_INPUT}: Redis checked from inside the function",
     ]
     return lines
+
+
+def describe_vpc(vpc: Optional[Vpc]) -> str:
+    if vpc is None:
+        return "VPC: not configured (vpc_subnet_ids unset): a VPC set on the function by hand is left as it is"
+    if vpc.is_none:
+        # The VPC access policy stays on the role: Lambda uses it to delete the function's network interfaces.
+        return "VPC: none (both lists cleared): the function's VPC config is removed"
+    return f"VPC: subnets {', '.join(vpc.subnet_ids)}; security groups {', '.join(vpc.security_group_ids)}"

@@ -16,9 +16,10 @@ class Check:
     detail: str
     hint: str = ""
     warning: bool = False  # passes, but says something the operator should know
+    skipped: bool = False  # cannot be checked from here; not a failure
 
     def line(self) -> str:
-        status = "FAIL" if not self.ok else "WARN" if self.warning else "PASS"
+        status = "SKIP" if self.skipped else "FAIL" if not self.ok else "WARN" if self.warning else "PASS"
         hint = f" (fix: {self.hint})" if self.hint and not self.ok else ""
         return f"{status}  {self.name:<12} {self.detail}{hint}"
 
@@ -31,7 +32,7 @@ def run_checks() -> list[Check]:
         return [config, *_aws_checks(None)]
     checks = [Check("config", True, "valid"), _api_key_check(settings)]
     redis = _redis_check(settings)
-    memory = _memory_checks(settings) if redis.ok else []
+    memory = _memory_checks(settings) if redis.ok and not redis.skipped else []
     return checks + _aws_checks(settings.aws_region) + [redis, *memory]
 
 
@@ -71,8 +72,20 @@ def _redis_check(settings: Settings) -> Check:
     try:
         _write_and_read_back(settings)
     except StoreUnavailable as error:
+        if settings.vpc_subnet_ids and _does_not_answer_here(settings):
+            return Check(
+                "redis", True, f"does not answer from here ({error}): expected for ElastiCache, which answers only "
+                "inside its VPC; `lamed deploy` checks it from inside the function", skipped=True,
+            )  # fmt: skip
         return Check("redis", False, str(error), hint)
     return Check("redis", True, "reachable and writable from here")
+
+
+def _does_not_answer_here(settings: Settings) -> bool:
+    """No TCP connection from this machine (as opposed to a Redis that answers and refuses)."""
+    from lamed.core.health import check_redis
+
+    return check_redis(settings).get("failed") == "tcp"
 
 
 def _write_and_read_back(settings: Settings) -> None:

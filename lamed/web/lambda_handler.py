@@ -18,6 +18,9 @@ from lamed.web.replies import proxy_response
 from lamed.web.tracking import TRACK_METHODS, TRACK_PATH, track
 
 WARMUP_KEY = "lamed-warmup"
+# A direct invocation (`lamed deploy`, `lamed status`) asking how Redis looks
+# from where the function runs: ``{"lamed-health": true}``.
+HEALTH_KEY = "lamed-health"
 # Chalice's own answer to an unexpected exception, kept for the fast path.
 INTERNAL_ERROR = {
     "headers": {"Content-Type": "application/json"},
@@ -30,6 +33,21 @@ INTERNAL_ERROR = {
 def is_warmup(event: object) -> bool:
     """The scheduled keep-warm invocation: ``{"lamed-warmup": true}``."""
     return isinstance(event, dict) and event.get(WARMUP_KEY) is True
+
+
+def is_health_check(event: object) -> bool:
+    return isinstance(event, dict) and event.get(HEALTH_KEY) is True
+
+
+def health_answer() -> dict:
+    """``{"lamed-health": report}``, the report of :func:`lamed.core.health.check_redis`."""
+    from lamed.core.health import check_redis, config_failure
+
+    try:
+        settings = runtime.settings()
+    except SettingsError as error:
+        return {HEALTH_KEY: config_failure(str(error))}
+    return {HEALTH_KEY: check_redis(settings)}
 
 
 def resource_path_for(path: str) -> str:
@@ -47,6 +65,8 @@ def make_handler(chalice_app: Callable[[], Callable]) -> Callable:
     def handler(event: object, context: object) -> object:
         if is_warmup(event):
             return {"warm": True}
+        if is_health_check(event):
+            return health_answer()
         request_context = event.get("requestContext") if isinstance(event, dict) else None
         if request_context and request_context.get("resourcePath"):
             request_context["resourcePath"] = resource_path_for(request_context["resourcePath"])
