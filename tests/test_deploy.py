@@ -368,3 +368,22 @@ def test_a_function_that_cannot_reach_redis_says_what_to_fix(aws, redis_url):
     assert healthy.exit_code == 0, healthy.output
     assert "on x86_64" in healthy.output and f"VPC: subnets {', '.join(sorted(subnets))}" in healthy.output
     assert "live: version 2" in healthy.output and "inside version 2: reachable, writable" in healthy.output
+
+
+def test_deploy_throttles_the_stage_idempotently_and_applies_a_change(aws):
+    configure()
+    first = deployed()
+    assert "throttling 100 requests/s, burst 200, every route of stage 'api': set" in first
+    client = aws.client("apigateway")
+    (api,) = client.get_rest_apis()["items"]
+
+    def throttling() -> tuple:
+        settings = client.get_stage(restApiId=api["id"], stageName="api")["methodSettings"]["*/*"]
+        return settings["throttlingRateLimit"], settings["throttlingBurstLimit"]
+
+    assert throttling() == (100.0, 200)
+    assert "burst 200, every route of stage 'api': unchanged" in deployed()
+    assert lamed("configure", "--track-rate-limit", "50", "--track-burst-limit", "80").exit_code == 0
+    assert "throttling 50 requests/s, burst 80" in lamed("deploy", "--dry-run").output
+    assert "throttling 50 requests/s, burst 80, every route of stage 'api': set" in deployed()
+    assert throttling() == (50.0, 80)

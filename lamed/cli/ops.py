@@ -64,6 +64,8 @@ def generate_api_key() -> str:
 @click.option("--vpc-security-group-ids", metavar="IDS", help="The function's security groups, comma-separated.")
 @click.option("--no-vpc", is_flag=True, help="Take the function out of its VPC on the next deploy.")
 @click.option("--architecture", type=click.Choice(ARCHITECTURES), help="The function's CPU (arm64 costs less).")
+@click.option("--track-rate-limit", type=float, help="API Gateway throttling of the stage: requests/s (all clients).")
+@click.option("--track-burst-limit", type=int, help="API Gateway throttling of the stage: burst.")
 @click.option("--edit/--no-edit", default=None, help="Open the config in $EDITOR (default: when no flag is given).")
 @operator_errors
 def configure(new_api_key: bool, no_vpc: bool, edit: Optional[bool], **flags: Any) -> None:

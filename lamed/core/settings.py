@@ -61,6 +61,10 @@ class Settings(NamedTuple):
     # managed by Lamed (a VPC set by hand stays); (): explicitly none.
     vpc_subnet_ids: Optional[tuple[str, ...]] = None
     vpc_security_group_ids: Optional[tuple[str, ...]] = None
+    # API Gateway stage throttling set by lamed deploy: requests/s and burst, for
+    # everyone together (docs/operating-redis.md sizes Redis from the rate).
+    track_rate_limit: float = 100.0
+    track_burst_limit: int = 200
     architecture: str = "x86_64"  # of the function: x86_64 or arm64 (about 20% cheaper)
     extra: Mapping[str, object] = MappingProxyType({})
 
@@ -203,6 +207,8 @@ def _validate(settings: Settings, source: str) -> None:
     _validate_vpc(settings, source)
     if settings.architecture not in ARCHITECTURES:
         raise SettingsError(f"{source}: architecture must be x86_64 (the default) or arm64")
+    if not 0 < settings.track_rate_limit <= 1_000_000 or not 0 < settings.track_burst_limit <= 5_000_000:
+        raise SettingsError(f"{source}: track_rate_limit and track_burst_limit must be positive")
     for path in settings.track_paths:
         if not path.startswith("/") or path.strip("/") == "":
             raise SettingsError(f"{source}: track path {path!r} must start with / and name a path")

@@ -13,7 +13,7 @@ from typing import Optional
 from botocore.exceptions import ClientError
 
 from lamed.deploy.aws import Aws, is_missing, paginate
-from lamed.deploy.plan import STAGE, DeployPlan, Names
+from lamed.deploy.plan import STAGE, DeployPlan, Names, Throttle
 from lamed.deploy.routes import ApiRoute
 
 
@@ -43,8 +43,41 @@ def ensure_rest_api(aws: Aws, plan: DeployPlan, alias_arn: str) -> str:
             endpointConfiguration={"types": ["REGIONAL"]},
         )["id"]
     _sync_routes(client, api_id, plan.routes, integration_uri(plan.region, alias_arn))
-    client.create_deployment(restApiId=api_id, stageName=STAGE, description="lamed deploy")
+    _deploy_to_stage(client, api_id)
     return api_id
+
+
+def _deploy_to_stage(client, api_id: str) -> None:
+    """A new deployment on the stage. An existing stage is pointed at it, not
+    made again, so its settings (throttling) stay."""
+    if not any(stage["stageName"] == STAGE for stage in client.get_stages(restApiId=api_id)["item"]):
+        client.create_deployment(restApiId=api_id, stageName=STAGE, description="lamed deploy")
+        return
+    deployment = client.create_deployment(restApiId=api_id, description="lamed deploy")["id"]
+    client.update_stage(
+        restApiId=api_id,
+        stageName=STAGE,
+        patchOperations=[{"op": "replace", "path": "/deploymentId", "value": deployment}],
+    )
+
+
+def ensure_throttling(aws: Aws, api_id: str, throttle: Throttle) -> bool:
+    """The stage's throttling for every method (``*/*``); True if it changed."""
+    client = aws.client("apigateway")
+    current = client.get_stage(restApiId=api_id, stageName=STAGE).get("methodSettings", {}).get("*/*", {})
+    if (current.get("throttlingRateLimit"), current.get("throttlingBurstLimit")) == (
+        float(throttle.rate_per_second), throttle.burst,
+    ):  # fmt: skip
+        return False
+    client.update_stage(
+        restApiId=api_id,
+        stageName=STAGE,
+        patchOperations=[
+            {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": f"{throttle.rate_per_second:g}"},
+            {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(throttle.burst)},
+        ],
+    )
+    return True
 
 
 def _sync_routes(client, api_id: str, routes: tuple[ApiRoute, ...], uri: str) -> None:

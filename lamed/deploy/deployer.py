@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from lamed.deploy.api import endpoint_url, ensure_api_key, ensure_rest_api
+from lamed.deploy.api import endpoint_url, ensure_api_key, ensure_rest_api, ensure_throttling
 from lamed.deploy.aws import Aws
 from lamed.deploy.function import (
     AliasState,
@@ -55,6 +55,8 @@ def deploy(aws: Aws, plan: DeployPlan, bundle: Bundle, api_key: str, progress: P
     source = f"arn:aws:execute-api:{plan.region}:{aws.account_id}:{api_id}/*"
     allow_invoke(aws, names, "lamed-apigateway", "apigateway.amazonaws.com", source)
     progress(f"REST API {names.base} ({api_id}): {len(plan.routes)} routes deployed")
+    changed = ensure_throttling(aws, api_id, plan.throttle)
+    progress(f"{plan.throttle.describe()}: {'set' if changed else 'unchanged'}")
     ensure_api_key(aws, names, api_id, api_key)
     progress(f"API key and usage plan {names.base}: ready")
     rule_arn = ensure_warmup_rule(aws, names, alias.arn)

@@ -63,6 +63,17 @@ class Vpc:
 
 
 @dataclass(frozen=True)
+class Throttle:
+    """API Gateway stage throttling: one limit for every client together."""
+
+    rate_per_second: float
+    burst: int
+
+    def describe(self) -> str:
+        return f"throttling {self.rate_per_second:g} requests/s, burst {self.burst}, every route of stage '{STAGE}'"
+
+
+@dataclass(frozen=True)
 class DeployPlan:
     names: Names
     region: str
@@ -75,6 +86,9 @@ class DeployPlan:
     architecture: str = Settings._field_defaults["architecture"]
     # None: the VPC settings are not set, and a VPC set by hand is left as it is.
     vpc: Optional[Vpc] = None
+    throttle: Throttle = Throttle(
+        Settings._field_defaults["track_rate_limit"], Settings._field_defaults["track_burst_limit"]
+    )
 
 
 def deploy_names(settings: Settings) -> Names:
@@ -105,6 +119,7 @@ def build_plan(settings: Settings, region: str, canary_percent: Optional[float] 
         canary_percent=None if canary_percent is None else check_canary(canary_percent),
         architecture=settings.architecture,
         vpc=wanted_vpc(settings),
+        throttle=Throttle(settings.track_rate_limit, settings.track_burst_limit),
     )
 
 
@@ -157,6 +172,7 @@ def describe(plan: DeployPlan) -> list[str]:
         methods = ", ".join(m + (" (API key)" if route.is_protected(m) else "") for m in route.methods)
         lines.append(f"  {route.path}  {methods}")
     lines += [
+        plan.throttle.describe(),
         f"API key {names.base} (the configured api_key) in usage plan {names.base}",
         f"EventBridge rule {names.rule}: {WARMUP_SCHEDULE} invokes {names.function}:{ALIAS} with {WARMUP_INPUT}",
         f"then invokes the new version with {HEALTH_INPUT}: Redis checked from inside the function",
