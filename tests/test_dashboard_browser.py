@@ -242,3 +242,18 @@ def test_readable_on_a_phone(browser, live_server, data, artifacts_dir):
         assert dialogs == []
     finally:
         context.close()
+
+
+def test_the_front_door_and_the_way_back_after_login(browser, live_server, data):
+    """``/`` leads to the dashboard, which sends a visitor without a session to
+    the login page and, once logged in, back to the page first asked for."""
+    context, page, _ = open_page(browser, DESKTOP)
+    try:
+        page.goto(f"{live_server.url}/")
+        assert "/dashboard/login?next=" in page.url and page.is_visible("#key")
+        page.goto(f"{live_server.url}/dashboard?experiment=checkout-button")
+        page.fill("#key", API_KEY)
+        page.click("button[type=submit]")
+        assert page.url.endswith("/dashboard?experiment=checkout-button") and page.is_visible("text=checkout-button")
+    finally:
+        context.close()
