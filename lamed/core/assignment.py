@@ -36,19 +36,18 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from lamed.core.lifecycle import DRAFT, PAUSED, STOPPED
+
 HASH_VERSION = "lamed-assign-v1"
 COVERAGE_BUCKETS = 10_000
 _TWO_POW_64 = float(2**64)
 
-# Reasons reported by /assign.
+# Reasons reported by /assign (and the lifecycle statuses DRAFT, PAUSED, STOPPED).
 FORCED = "forced"
 RULE = "rule"
 EXCLUDED = "excluded"
 COVERAGE = "coverage"
 WEIGHTS = "weights"
-PAUSED = "paused"
-STOPPED = "stopped"
-DRAFT = "draft"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ beside the readers, so callers have one object for an experiment's data.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from redis.cluster import RedisCluster
 from redis.exceptions import NoPermissionError
@@ -99,11 +99,6 @@ class Store:
     def ping(self) -> bool:
         with self.trouble:
             return bool(self.client.ping())
-
-    def call(self, operation: Any, *args: Any) -> Any:
-        """``operation(*args)`` on the client, Redis trouble as StoreUnavailable."""
-        with self.trouble:
-            return operation(*args)
 
 
 def open_store(settings: Settings, tracker: Optional[Tracker] = None) -> Store:

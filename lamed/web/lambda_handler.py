@@ -2,7 +2,7 @@
 Chalice or redis-py, everything else by the Chalice app, built on first use.
 
 A cold start on the track path therefore imports only the standard library's
-``json`` and ``socket`` besides Lamed's own small modules; the first request
+``json``, ``socket`` and ``typing`` besides Lamed's own small modules; the first request
 for results, the dashboard or definitions pays for Chalice and redis-py once.
 Both paths give the same answers (the Chalice route calls the same
 :func:`lamed.web.tracking.track`); the tests compare them.
