@@ -267,8 +267,8 @@ def test_a_master_without_replicas_is_not_waited_for():
 
     client = SimpleNamespace(get_node_from_key=lambda key: node(node_for_key[key]))
     nodes = ClusterNodes(client)
-    assert nodes.after_exec(b"k1") == []
-    assert nodes.after_exec(b"k2") == [(b"WAIT", b"1", b"200")]
+    assert nodes.replicas_to_wait_for(b"k1") == 0
+    assert nodes.replicas_to_wait_for(b"k2") == 1
 
 
 @pytest.mark.parametrize("prefix", ["lamed:", "shop:ab:"])

@@ -100,9 +100,8 @@ def test_every_reply_shape_parses_whatever_the_split(use_hiredis, sequence, chun
     try:
         for reply in sequence:
             if isinstance(reply, tuple) and reply[0] == "error":
-                with pytest.raises(ReplyError) as raised:
-                    connection.read()
-                assert str(raised.value) == reply[1]  # an error on its own is raised
+                error = connection.read()  # a value: the replies after it are still owed
+                assert isinstance(error, ReplyError) and str(error) == reply[1]
             else:
                 assert comparable(connection.read()) == expected(reply)
     finally:
@@ -151,13 +150,13 @@ def test_a_transactions_replies_are_read_whatever_the_split(use_hiredis, chunk):
 
 
 @pytest.mark.parametrize("use_hiredis", PARSERS.values(), ids=PARSERS.keys())
-def test_an_error_among_a_transactions_replies_is_raised_and_the_stream_stays_in_step(use_hiredis):
+def test_an_error_among_a_transactions_replies_is_read_as_a_value_and_the_stream_stays_in_step(use_hiredis):
     replies = b"+OK\r\n+QUEUED\r\n-ERR wrong type\r\n+QUEUED\r\n:5\r\n"
     connection, writer, theirs = connection_reading(replies, 3, use_hiredis)
     try:
         assert [connection.read(), connection.read()] == [b"OK", b"QUEUED"]
-        with pytest.raises(ReplyError, match="wrong type"):
-            connection.read()
+        error = connection.read()
+        assert isinstance(error, ReplyError) and str(error) == "ERR wrong type"
         assert [connection.read(), connection.read()] == [b"QUEUED", 5]  # the stream stays in step
     finally:
         writer.join()
@@ -405,3 +404,20 @@ def test_a_certificate_for_the_right_host_is_accepted_by_both_paths(tmp_path):
     with server:
         for attempt in _both_paths(url):
             attempt()
+
+
+@pytest.mark.parametrize("use_hiredis", PARSERS.values(), ids=PARSERS.keys())
+def test_call_reads_every_reply_before_it_raises_the_first_error(use_hiredis):
+    """An error reply in the middle of an exchange (NOSCRIPT before WAIT's
+    integer, say) must not leave the later replies on the socket, where the
+    next exchange would read them as its own."""
+    connection, writer, theirs = connection_reading(b"-NOSCRIPT No matching script\r\n:1\r\n+PONG\r\n", 64, use_hiredis)
+    writer.join()
+    try:
+        with pytest.raises(ReplyError, match="NOSCRIPT") as raised:
+            connection.call([(b"EVALSHA", b"x", 0), (b"WAIT", 1, 200)])
+        assert raised.value.code == "NOSCRIPT"
+        assert connection.read() == b"PONG"  # the next reply is the next exchange's
+    finally:
+        connection.close()
+        theirs.close()

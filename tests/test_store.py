@@ -129,13 +129,13 @@ class _Interloper:
     def __init__(self, connection, interfere) -> None:
         self._connection = connection
         self._interfere = interfere
-        self._sends = 0
+        self._calls = 0
 
-    def send(self, data):
-        self._sends += 1
-        if self._sends == 2:
+    def call(self, commands):
+        self._calls += 1
+        if self._calls == 2:
             self._interfere()
-        return self._connection.send(data)
+        return self._connection.call(commands)
 
     def __getattr__(self, name):
         return getattr(self._connection, name)

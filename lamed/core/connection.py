@@ -8,19 +8,25 @@ options every Lamed connection uses (:mod:`lamed.core.redis_url`).
 
 Every failure is an :class:`OSError` (connect, timeout, closed connection) or
 a :class:`~lamed.core.errors.RedisError` (an error reply, a protocol violation).
+An exchange (:meth:`Connection.call`) reads every reply before it judges
+any, so an error reply never leaves later replies unread on the socket.
 """
 
 from __future__ import annotations
 
 import select
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from lamed.core.errors import ProtocolError, ReplyError
-from lamed.core.protocol import new_reader, pack_all
+from lamed.core.errors import ProtocolError
+from lamed.core.protocol import judged, new_reader, pack_all
 from lamed.core.redis_url import ConnectionOptions
 
 _READ_SIZE = 65536
+# TCP keepalive on a kept connection: probes after a minute of idle, every
+# 15 s, so a NAT gateway (idle timeout 350 s) keeps the flow of a process
+# that stays awake, and a dead peer is noticed in about two minutes.
+_KEEPALIVE = (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 15), ("TCP_KEEPCNT", 4))
 
 
 class Connection:
@@ -49,6 +55,7 @@ class Connection:
         else:
             sock = socket.create_connection((options.host, options.port), self.timeout_seconds)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _keep_alive(sock)
             if options.tls:
                 sock = _wrap_tls(sock, options)
         sock.settimeout(self.timeout_seconds)
@@ -65,9 +72,7 @@ class Connection:
             commands.append((b"SELECT", options.db))
         if commands:
             try:
-                self.send(pack_all(commands))
-                for _ in commands:
-                    self.read()
+                self.call(commands)
             except BaseException:
                 self.close()
                 raise
@@ -99,13 +104,17 @@ class Connection:
 
     # -- replies ------------------------------------------------------------
 
+    def call(self, commands: Sequence[tuple[object, ...]]) -> list[object]:
+        """Sends ``commands`` in one write and reads all their replies; then
+        raises the first error reply (see :func:`lamed.core.protocol.judged`)."""
+        self.send(pack_all(commands))
+        return judged([self.read() for _ in commands])
+
     def read(self) -> object:
-        """The next reply: bytes, int, None, a list of these, and inside a
-        list a :class:`ReplyError`. An error reply on its own is raised."""
-        reply = self._wait_for(self._reader.gets)
-        if reply.__class__ is ReplyError:
-            raise reply
-        return reply
+        """The next reply: bytes, int, None, a :class:`ReplyError`, or a list
+        of these. An error reply is returned, not raised: the caller reads
+        the replies it is owed first."""
+        return self._wait_for(self._reader.gets)
 
     def _wait_for(self, get: Callable[[], object]) -> object:
         """``get()`` once it stops answering False, reading the socket meanwhile."""
@@ -131,6 +140,13 @@ class Connection:
             self.close()
             raise ConnectionError("Redis closed the connection")
         self._reader.feed(chunk)
+
+
+def _keep_alive(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in _KEEPALIVE:
+        if hasattr(socket, name):  # Linux names; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def _wrap_tls(sock: socket.socket, options: ConnectionOptions) -> socket.socket:

@@ -17,31 +17,44 @@ the other on one connection):
    and the answer is a 503, so the client's retry counts them instead of
    calling them duplicates.
 
-A counted event thus costs 6 commands in 2 round trips. Registry bookkeeping
-(which experiments and variants exist) runs only when an ``HINCRBY`` creates
-a field, about once per experiment, event and variant a day.
+5. where the master has replicas (Redis Cluster), ``WAIT`` goes with
+   ``EXEC`` in the same round trip; if no replica acknowledged the write in
+   :data:`REPLICA_WAIT_MS`, the answer is a 503 (the client's retry finds
+   the flag, or counts on the master a failover promoted).
+
+A counted event thus costs 6 commands in 2 round trips. The registry (which
+namespaces, experiments, variants and goals exist) is written before the
+transaction, the first time this process sees an event's names
+(:meth:`~lamed.core.limits.KeySpaceLimits.admit`): a failure anywhere
+leaves at worst a listed experiment without counts, never counts that no
+listing shows. An ``HINCRBY`` that creates a field (about once per
+experiment, event and variant a day) lists its names again, in case they
+were removed since.
 
 ``track_mode = "lua"`` (never the default) counts a transaction in one
 round trip instead: a script sets each flag with ``SET NX`` and counts the
 events whose flag it set; Redis runs a script atomically, so it needs no WATCH.
 
-Any Redis trouble surfaces as :class:`~lamed.core.errors.StoreUnavailable`:
-the caller answers 503 and the client retries. Retrying is always safe: a
-retry of an event that was in fact counted finds its flag and is a duplicate.
+Connections belong to the nodes (:meth:`lamed.core.nodes.Nodes.exchange`):
+one lost before its answer is replaced and the transaction tried once more
+within the request. Any other Redis trouble surfaces as
+:class:`~lamed.core.errors.StoreUnavailable`: the caller answers 503 and
+the client retries. Retrying is always safe: a retry of an event that was in
+fact counted finds its flag and is a duplicate.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple, Union
 
 from lamed.core import keys
-from lamed.core.errors import Contention, LimitExceeded, RedisTrouble, ReplyError
-from lamed.core.events import PARTICIPATE, Event
+from lamed.core.errors import Contention, LimitExceeded, ReplicaTimeout, ReplyError, StoreUnavailable
+from lamed.core.events import Event
 from lamed.core.limits import KeySpaceLimits
-from lamed.core.protocol import pack_all
+from lamed.core.redis_safety import MemoryRefusals
 from lamed.core.settings import DEFAULTS, Settings
 
 COUNTED = "counted"
@@ -51,6 +64,8 @@ Outcome = Union[str, LimitExceeded]
 # Redis 7.0 compares each watched key with those the connection already
 # watches, so one transaction's WATCH costs the square of its events.
 TRANSACTION_EVENTS = 100
+# How long a write waits for a replica where its master has one (Redis Cluster).
+REPLICA_WAIT_MS = 200
 
 
 class Write(NamedTuple):
@@ -63,12 +78,8 @@ class Write(NamedTuple):
 
 
 if TYPE_CHECKING:
-    from typing import TypeVar
-
-    from lamed.core.interfaces import Command, Link, Nodes, Reply
-
-    _T = TypeVar("_T")
-    _R = TypeVar("_R")
+    from lamed.core.interfaces import Command, Link, Reply
+    from lamed.core.nodes import Nodes
 
 TRACK_SCRIPT = b"""
 local ttl, n, out = ARGV[1], #KEYS / 2, {}
@@ -95,16 +106,16 @@ def utc_day(now: float | None = None) -> str:
 class Tracker:
     """Counts events exactly once; the only writer of flags and counters.
 
-    ``nodes`` says where commands go (:mod:`lamed.core.nodes`); ``settings``
-    gives the key prefix, ``uuid_expiry_seconds``, ``watch_retries``,
-    ``track_mode`` and the limits."""
+    ``nodes`` says where commands go and owns the connections
+    (:mod:`lamed.core.nodes`); ``settings`` gives the key prefix,
+    ``uuid_expiry_seconds``, ``watch_retries``, ``track_mode`` and the limits."""
 
     def __init__(self, nodes: Nodes, settings: Settings = DEFAULTS) -> None:
         self.nodes = nodes
         self.settings = settings
         self.keys = keys.KeySchema(settings.key_prefix)
         self.limits = KeySpaceLimits(self.keys, settings)
-        self.trouble = RedisTrouble(nodes.errors, on_failure=nodes.failed)
+        self.memory = MemoryRefusals()
         self._ttl = b"%d" % settings.uuid_expiry_seconds
         self._count = self._count_scripted if settings.track_mode == "lua" else self._count_watched
 
@@ -115,22 +126,26 @@ class Tracker:
     def track_many(self, events: Sequence[Event], now: float | None = None) -> list[Outcome]:
         """Counts a batch; one outcome per event, in order: COUNTED, DUPLICATE,
         or the LimitExceeded that kept it from being counted (nothing is
-        written for it). Repeats inside the batch share their first copy's."""
+        written for it). Repeats inside the batch share their first copy's.
+
+        Names new to this process are listed in the registry before anything
+        is counted for them (:meth:`KeySpaceLimits.admit`), so no order of
+        failures leaves counts that listings miss."""
         day = utc_day(now)
         flags = [self.keys.flag(*event) for event in events]
         first: dict[bytes, int] = {}
         for index, flag in enumerate(flags):
             first.setdefault(flag, index)
         candidates = [self._write(events[index], flag, day) for flag, index in first.items()]
-        refusals = self.limits.refusals([write.event for write in candidates], self.run_anywhere)
-        refused = {candidates[index].flag: refusal for index, refusal in refusals.items()}
-        writes = [write for write in candidates if write.flag not in refused]
-        counted: set[bytes] = set()
-        for group in self.nodes.groups([write.counter for write in writes]):
-            for start in range(0, len(group), TRANSACTION_EVENTS):
-                chunk = [writes[index] for index in group[start : start + TRANSACTION_EVENTS]]
-                outcomes = self._exchange(chunk[0].counter, self._count, chunk)
-                counted.update(write.flag for write, is_new in zip(chunk, outcomes) if is_new)
+        try:
+            refusals = self.limits.admit([write.event for write in candidates], self.run_anywhere)
+            refused = {candidates[index].flag: refusal for index, refusal in refusals.items()}
+            counted = self._count_all([write for write in candidates if write.flag not in refused])
+        except StoreUnavailable as error:
+            self.memory.failed(error)
+            raise
+        if counted:
+            self.memory.wrote()
         return [
             refused.get(flag) or (COUNTED if first[flag] == index and flag in counted else DUPLICATE)
             for index, flag in enumerate(flags)
@@ -140,16 +155,27 @@ class Tracker:
         counter = self.keys.counts_key(event.namespace, event.experiment)
         return Write(event, flag, counter, keys.day_field(day, event.event, event.variant))
 
+    def _count_all(self, writes: list[Write]) -> set[bytes]:
+        """The flags of the events counted now: the batch split by hash slot,
+        then into transactions of at most TRANSACTION_EVENTS events."""
+        counted: set[bytes] = set()
+        for group in self.nodes.groups([write.counter for write in writes]):
+            for start in range(0, len(group), TRANSACTION_EVENTS):
+                chunk = [writes[index] for index in group[start : start + TRANSACTION_EVENTS]]
+                outcomes = self.nodes.exchange(chunk[0].counter, self._count, chunk)
+                counted.update(write.flag for write, is_new in zip(chunk, outcomes) if is_new)
+        return counted
+
     # -- the protocol -----------------------------------------------------
 
     def _count_watched(self, connection: Link, writes: list[Write]) -> list[bool]:
         """Steps 1-3 of the module's doc, retried on a nil EXEC."""
         flags = [write.flag for write in writes]
         for _ in range(self.settings.watch_retries):
-            found = self._send(connection, [(b"WATCH", *flags), (b"MGET", *flags)])[1]
+            found = connection.call([(b"WATCH", *flags), (b"MGET", *flags)])[1]
             is_new = [value is None for value in found]
             if not any(is_new):
-                self._send(connection, [(b"UNWATCH",)])
+                connection.call([(b"UNWATCH",)])
                 return is_new
             if self._commit(connection, [write for write, new in zip(writes, is_new) if new]):
                 return is_new
@@ -165,15 +191,18 @@ class Tracker:
             *[(b"HINCRBY", key, field, count) for (key, field), count in increments.items()],
             (b"EXEC",),
         ]
-        replies = self._send(connection, commands + self.nodes.after_exec(new[0].counter))[len(commands) - 1]
+        durable = self._durable(new[0].counter)
+        all_replies = connection.call(commands + durable)
+        replies = all_replies[len(commands) - 1]
         if replies is None:
             return False
         counted = dict(zip(increments, replies[len(new) :]))
         failed = {counter for counter, reply in counted.items() if isinstance(reply, Exception)}
         if failed:
-            self._send(connection, [(b"DEL", *[w.flag for w in new if (w.counter, w.field) in failed])])
+            connection.call([(b"DEL", *[w.flag for w in new if (w.counter, w.field) in failed])])
             raise ReplyError(str(counted[next(iter(failed))]))
         self._register(connection, new, [counter for counter, reply in counted.items() if reply == increments[counter]])
+        self._check_replicas(durable, all_replies[len(commands) :])
         return True
 
     def _count_scripted(self, connection: Link, writes: list[Write]) -> list[bool]:
@@ -182,71 +211,49 @@ class Tracker:
 
         flag_keys = [write.flag for write in writes] + [write.counter for write in writes]
         arguments = [self._ttl, *[write.field for write in writes]]
-        after = self.nodes.after_exec(writes[0].counter)
+        durable = self._durable(writes[0].counter)
         sha = hashlib.sha1(TRACK_SCRIPT).hexdigest().encode()
         try:
-            replies = self._send(connection, [(b"EVALSHA", sha, len(flag_keys), *flag_keys, *arguments), *after])[0]
+            all_replies = connection.call([(b"EVALSHA", sha, len(flag_keys), *flag_keys, *arguments), *durable])
         except ReplyError as error:
             if not str(error).startswith("NOSCRIPT"):
                 raise
-            replies = self._send(connection, [(b"EVAL", TRACK_SCRIPT, len(flag_keys), *flag_keys, *arguments), *after])[
-                0
-            ]
+            all_replies = connection.call([(b"EVAL", TRACK_SCRIPT, len(flag_keys), *flag_keys, *arguments), *durable])
+        replies = all_replies[0]
         new_fields = {(write.counter, write.field) for write, reply in zip(writes, replies) if reply == 1}
         self._register(connection, writes, list(new_fields))
+        self._check_replicas(durable, all_replies[1:])
         return [reply > 0 for reply in replies]
 
+    def _durable(self, key: bytes) -> list[Command]:
+        """``WAIT``, sent with the write where ``key``'s master has replicas: a
+        failover promotes a replica, which must already hold the event."""
+        replicas = self.nodes.replicas_to_wait_for(key)
+        return [(b"WAIT", replicas, REPLICA_WAIT_MS)] if replicas else []
+
+    @staticmethod
+    def _check_replicas(durable: list[Command], replies: list[Reply]) -> None:
+        """A write no replica acknowledged in time may be lost by a failover:
+        503, and the client's retry finds the flag (or counts on the new master)."""
+        if durable and replies[0] < durable[0][1]:
+            raise ReplicaTimeout(f"no replica acknowledged the write within {REPLICA_WAIT_MS} ms; retry")
+
     def _register(self, connection: Link, writes: list[Write], new_fields: list[tuple[bytes, bytes]]) -> None:
-        """Records the names that just got a new counter field (the registry
-        sets that list experiments and bound what clients invent)."""
+        """Lists again the names that just got a new counter field: the names
+        this process remembers may have been removed since (``lamed keys
+        remove``, a deleted experiment)."""
         if not new_fields:
             return
         by_field = {(write.counter, write.field): write.event for write in writes}
-        commands = []
-        for counter in new_fields:
-            event = by_field[counter]
-            commands += [
-                (b"SADD", self.keys.variants_key(event.namespace, event.experiment), event.variant),
-                (b"SADD", self.keys.experiments_key(event.namespace), event.experiment),
-                (
-                    b"SADD",
-                    self.keys.experiment_index,
-                    self.keys.experiment_index_member(event.namespace, event.experiment),
-                ),
-                (b"SADD", self.keys.namespaces, event.namespace),
-            ]
-            if event.event != PARTICIPATE:
-                commands.append((b"SADD", self.keys.goals_key(event.namespace, event.experiment), event.event))
-        self.nodes.run(connection, commands)
-
-    def _send(self, connection: Link, commands: Sequence[Command]) -> list[Reply]:
-        """Sends ``commands`` in one write and reads every reply; an error
-        reply on its own raises (inside EXEC's array it is a value)."""
-        connection.send(pack_all(commands))
-        replies = []
-        for _ in commands:
-            replies.append(connection.read())
-        return replies
-
-    # -- connections ------------------------------------------------------
-
-    def _exchange(self, key: bytes, talk: Callable[[Link, _T], _R], argument: _T) -> _R:
-        """``talk(connection, argument)`` on a connection for ``key``: Redis trouble
-        becomes StoreUnavailable, and a connection left in an unknown state
-        by any exception is dropped."""
-        with self.trouble:
-            connection = self.nodes.checkout(key)
-            try:
-                result = talk(connection, argument)
-            except BaseException:
-                self.nodes.discard(connection)
-                raise
-            self.nodes.checkin(key, connection)
-            return result
+        self.nodes.run(connection, self.limits.registrations([by_field[field] for field in new_fields]))
 
     def run_anywhere(self, commands: Sequence[Command]) -> list[Reply]:
         """Commands whose keys may live anywhere (on a cluster, any slot)."""
-        return self._exchange(self.keys.namespaces, self.nodes.run, commands)
+        return self.nodes.run_commands(self.keys.namespaces, commands)
+
+    def ping(self) -> bool:
+        """True if Redis answers on a kept connection (which keeps its flow alive)."""
+        return self.run_anywhere([(b"PING",)]) == [b"PONG"]
 
     # -- reading ------------------------------------------------------------
 

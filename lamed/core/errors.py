@@ -38,11 +38,20 @@ class SettingsError(ValueError):
 class StoreUnavailable(Exception):
     """Redis could not be reached, did not answer in time, or refused: the
     client retries (503), which is always safe (a retry of an event that was
-    in fact counted finds its flag and is a duplicate)."""
+    in fact counted finds its flag and is a duplicate). ``code`` is the
+    error reply's code when Redis refused (``OOM``, ``READONLY``, ...)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Contention(StoreUnavailable):
     """Too many concurrent writers on the same events: retry later."""
+
+
+class ReplicaTimeout(StoreUnavailable):
+    """No replica acknowledged a write in time: a failover could lose it."""
 
 
 class DefinitionNotFound(LookupError):
@@ -66,7 +75,13 @@ class RedisError(Exception):
 
 class ReplyError(RedisError):
     """An error reply (``-ERR ...``, ``-NOSCRIPT ...``). Inside an array (the
-    replies of EXEC) it is returned as a value; at the top it is raised."""
+    replies of EXEC) it is returned as a value; at the top it is raised once
+    every reply of the exchange is read."""
+
+    @property
+    def code(self) -> str:
+        """The reply's first word: ``OOM``, ``MOVED``, ``NOSCRIPT``, ``WRONGTYPE``..."""
+        return str(self).split(" ", 1)[0]
 
 
 class ProtocolError(RedisError):
@@ -100,4 +115,5 @@ class RedisTrouble:
             return
         if self.on_failure is not None:
             self.on_failure(error)
-        raise StoreUnavailable(" ".join(str(error).split()) or type(error).__name__) from None
+        code = error.code if isinstance(error, ReplyError) else None
+        raise StoreUnavailable(" ".join(str(error).split()) or type(error).__name__, code) from None

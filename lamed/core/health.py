@@ -16,7 +16,6 @@ from typing import Union
 from lamed.core.connection import Connection
 from lamed.core.errors import RedisError, ReplyError
 from lamed.core.keys import KeySchema
-from lamed.core.protocol import pack_all
 from lamed.core.redis_safety import check_memory, parse_info
 from lamed.core.redis_url import connection_options
 from lamed.core.settings import Settings
@@ -72,8 +71,7 @@ def _unchecked() -> Report:
 
 
 def _run(connection: Connection, commands: list[tuple[bytes, ...]]) -> list[object]:
-    connection.send(pack_all(commands))
-    return [connection.read() for _ in commands]
+    return connection.call(commands)
 
 
 def _write_and_read_back(connection: Connection, key: bytes, redirected: bool = False) -> Connection:

@@ -67,17 +67,20 @@ def refused(bound: Bound) -> LimitExceeded:
 
 
 class KeySpaceLimits:
-    """Which events of a batch are over a limit. Costs one round trip the first
-    time this process sees an event's names, none after."""
+    """Which events of a batch are over a limit, and the registry entries of
+    those that are not. Costs one round trip the first time this process
+    sees an event's names (two when a name is new to Redis too), none after."""
 
     def __init__(self, keys: KeySchema, settings: Settings) -> None:
         self.bounds = bounds(keys, settings)
         self.allowed_namespaces = frozenset(settings.allowed_namespaces)
         self._within: set[Event] = set()
 
-    def refusals(self, events: Sequence[Event], run: Run) -> dict[int, LimitExceeded]:
+    def admit(self, events: Sequence[Event], run: Run) -> dict[int, LimitExceeded]:
         """Index of each refused event -> why. New names earlier in the batch
-        count too, so one batch cannot jump a limit."""
+        count too, so one batch cannot jump a limit. The names of the events
+        admitted are in the registry when this returns: an event is listed
+        before it can be counted."""
         found = {index: _not_allowed() for index, e in enumerate(events) if not self._allowed(e)}
         unseen = [i for i, e in enumerate(events) if i not in found and e._replace(uuid="") not in self._within]
         if not unseen:
@@ -98,8 +101,22 @@ class KeySpaceLimits:
             else:
                 for key, member in adding:
                     added[key].add(member)
-                self._remember(event)
+        registrations = [(b"SADD", key, *members) for key, members in added.items() if members]
+        if registrations:
+            run(registrations)
+        for index in unseen:
+            if index not in found:
+                self._remember(events[index])
         return found
+
+    def registrations(self, events: Sequence[Event]) -> list[tuple[object, ...]]:
+        """The commands that list ``events``' names in the registry sets."""
+        return [
+            (b"SADD", bound.key(event), member)
+            for event in events
+            for bound in self.bounds
+            if (member := bound.member(event)) is not None
+        ]
 
     def _allowed(self, event: Event) -> bool:
         return not self.allowed_namespaces or event.namespace in self.allowed_namespaces

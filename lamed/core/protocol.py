@@ -24,6 +24,15 @@ def pack_all(commands: Iterable[tuple[object, ...]]) -> bytes:
     return b"".join(out)
 
 
+def judged(replies: list[Any]) -> list[Any]:
+    """``replies`` once all of them are read: the first error reply among
+    them is raised (inside an array, EXEC's replies, an error stays a value)."""
+    for reply in replies:
+        if reply.__class__ is ReplyError:
+            raise reply
+    return replies
+
+
 class PythonReader:
     """The RESP2 reply parser in Python, with ``hiredis.Reader``'s interface
     (``feed`` bytes, ``gets`` a reply or False while one is incomplete).

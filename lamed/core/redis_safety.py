@@ -12,11 +12,17 @@ answers 503, and the client's retry counts the event once there is room.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from lamed.core.errors import StoreUnavailable
+
 SAFE_POLICY = "noeviction"
 WARN_AT_FRACTION = 0.8
+# How long an OOM refusal of Lamed's writes keeps /health at 503 unless a
+# write goes through first: long enough for a load balancer's next check.
+REFUSED_RECENTLY_SECONDS = 10.0
 POLICY_FIX = (
     "set maxmemory-policy noeviction (ElastiCache: a parameter group with maxmemory-policy noeviction; "
     "redis.conf or CONFIG SET elsewhere)"
@@ -78,3 +84,26 @@ def check_memory(node: str, info: Mapping[str, Any] | None) -> MemoryCheck:
     elif used > WARN_AT_FRACTION * maxmemory:
         warnings.append(f"memory is {used / maxmemory:.0%} used ({used:,} of {maxmemory:,} bytes)")
     return MemoryCheck(node, maxmemory, used, policy, tuple(failures), tuple(warnings))
+
+
+class MemoryRefusals:
+    """Whether this process's writes are being refused for memory: an OOM
+    reply in the last :data:`REFUSED_RECENTLY_SECONDS`, with no write since.
+
+    ``INFO``'s ``used_memory`` is not enough: Redis refuses a command on the
+    memory it counts at that moment, which can sit just below the line INFO
+    shows, so ``/health`` asks the writes themselves."""
+
+    def __init__(self) -> None:
+        self._refused_at: float | None = None
+
+    def failed(self, error: StoreUnavailable) -> None:
+        if error.code == "OOM":
+            self._refused_at = time.monotonic()
+
+    def wrote(self) -> None:
+        self._refused_at = None
+
+    def refusing(self) -> bool:
+        refused_at = self._refused_at
+        return refused_at is not None and time.monotonic() - refused_at < REFUSED_RECENTLY_SECONDS

@@ -2,8 +2,9 @@
 (:mod:`lamed.core.redis_url`), and the errors they raise.
 
 One client (one connection pool) per process, with every wait bounded by
-``redis_timeout_seconds`` and no hidden retries, so a dead or hanging Redis
-costs about a second, not minutes; TLS verifies certificate and host name
+``redis_timeout_seconds`` and one retry on a fresh connection after a lost
+one, as the track path does (:mod:`lamed.core.nodes`), so a dropped idle
+connection costs nothing and a dead or hanging Redis about a second, not minutes; TLS verifies certificate and host name
 unless the URL opts out, exactly as the track path's lean connection does.
 """
 
@@ -25,7 +26,7 @@ REDIS_PY_ERRORS = (redis.RedisError, RedisClusterException)
 Client = Union[redis.Redis, RedisCluster]
 
 
-def client_options(options: ConnectionOptions, retries: int = 0) -> dict[str, Any]:
+def client_options(options: ConnectionOptions, retries: int = 1) -> dict[str, Any]:
     """redis-py's keyword arguments for ``options``."""
     kwargs: dict[str, Any] = {
         "db": options.db,
@@ -50,12 +51,13 @@ def client_options(options: ConnectionOptions, retries: int = 0) -> dict[str, An
 
 
 def connect(redis_url: str, timeout_seconds: float = 0.5) -> Client:
-    """A client for ``redis_url``: a Redis Cluster client for
-    ``redis+cluster://``, which itself retries a command once after a MOVED
-    or a failover, then gives up. ValueError for a bad URL."""
+    """A client for ``redis_url`` (a Redis Cluster client for
+    ``redis+cluster://``) that retries a command once after a lost
+    connection (the cluster client: after a MOVED or a failover too), then
+    gives up. ValueError for a bad URL."""
     options = connection_options(redis_url, timeout_seconds)
     if options.cluster:
-        kwargs = client_options(options, retries=1)
+        kwargs = client_options(options)
         kwargs.pop("db")  # a cluster has database 0 only
         return RedisCluster(**kwargs)
     return redis.Redis(**client_options(options))

@@ -34,7 +34,8 @@ class Store:
         self.client = client
         self.tracker = tracker or Tracker(nodes_for(client), settings)
         self.keys = self.tracker.keys
-        self.trouble = redis_trouble(on_failure=self.tracker.nodes.failed)  # type: ignore[attr-defined]
+        # One failure policy for the tracker and the store (lamed.store.cluster).
+        self.trouble = redis_trouble(on_failure=self.tracker.nodes.failed)
 
     def track(self, event: Event, now: Optional[float] = None) -> Outcome:
         """Counts one event exactly once (see Tracker.track_many)."""
