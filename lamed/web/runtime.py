@@ -52,6 +52,11 @@ def tracker() -> Tracker:
     return _tracker
 
 
+def kept_tracker() -> Tracker | None:
+    """The tracker if a request built it already, else None (nothing to keep)."""
+    return _tracker
+
+
 def store() -> Store:
     global _store, _tracker
     if _store is None:
