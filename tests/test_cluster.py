@@ -35,7 +35,10 @@ class LocalCluster:
     def _node_args() -> list:
         # An explicit bus port: the default (port + 10000) may be taken or beyond 65535.
         timeout = str(NODE_TIMEOUT_MS)
-        return ["--cluster-enabled", "yes", "--cluster-node-timeout", timeout, "--cluster-port", str(free_port())]
+        return [
+            "--cluster-enabled", "yes", "--cluster-node-timeout", timeout, "--cluster-port", str(free_port()),
+            "--enable-debug-command", "yes",  # DEBUG SLEEP stalls a replica
+        ]  # fmt: skip
 
     @property
     def url(self) -> str:
@@ -74,6 +77,11 @@ class LocalCluster:
     def master_of(self, key: bytes) -> RedisServer:
         with RedisCluster(host="127.0.0.1", port=self.nodes[0].port) as client:
             port = client.get_node_from_key(key).port
+        return next(node for node in self.nodes if node.port == port)
+
+    def replica_of(self, master: RedisServer) -> RedisServer:
+        with redis.Redis(port=master.port) as client:
+            port = int(client.info("replication")["slave0"]["port"])
         return next(node for node in self.nodes if node.port == port)
 
     def stop(self) -> None:
@@ -305,3 +313,72 @@ def test_fresh_namespaces_stop_growing_the_cluster(cluster):
     print(f"\ncluster namespaces: permanent bytes added by two rounds of {ROUND}: {grown}")
     assert grown[1] <= grown[0] / 10, grown
     client.close()
+
+
+def test_lua_mode_survives_script_flush_on_a_master_with_replicas(cluster):
+    """A master that lost its scripts (SCRIPT FLUSH; every replica a failover
+    promotes) answers EVALSHA with NOSCRIPT while WAIT's reply is still on
+    the wire: the exchange reads both before it judges, loads the script with
+    EVAL and counts: every event answered and counted once."""
+    client = connect(cluster.url, 0.5)
+    client.flushall()
+    store = Store(client, Settings(track_mode="lua"))
+    experiments = [f"scripted {i}" for i in range(6)]
+    for name in experiments:
+        assert store.track(_event(name, "u1")) == COUNTED
+    for node in cluster.nodes:
+        with redis.Redis(port=node.port) as admin:
+            admin.script_flush()
+    for name in experiments:
+        assert store.track(_event(name, "u2")) == COUNTED
+        assert store.track(_event(name, "u2")) == DUPLICATE
+        assert store.track_many([_event(name, "u3"), _event(name, "u1")]) == [COUNTED, DUPLICATE]
+    counts = store.results("ns:{x}", experiments)
+    assert [c.count("participate", "A") for c in counts] == [3] * len(experiments)
+    client.close()
+
+
+@pytest.mark.parametrize("track_mode", ["watch", "lua"])
+def test_a_write_no_replica_acknowledged_is_a_503_and_the_retry_a_200(cluster, track_mode):
+    """WAIT's answer is read: 0 replicas in time means a failover could lose
+    the event, so the answer is a 503; the client's retry finds the flag."""
+    client = connect(cluster.url, 0.5)
+    client.flushall()
+    store = Store(client, Settings(track_mode=track_mode))
+    event = _event(f"waited {track_mode}", "u1")
+    assert store.track(_event(event.experiment, "u0")) == COUNTED  # connections and limits warm
+    replica = cluster.replica_of(cluster.master_of(keys.DEFAULT_KEYS.flag(*event)))
+    sleeper = threading.Thread(target=lambda: redis.Redis(port=replica.port).execute_command("DEBUG", "SLEEP", "1"))
+    sleeper.start()
+    time.sleep(0.2)
+    with pytest.raises(StoreUnavailable, match="replica"):
+        store.track(event)
+    sleeper.join()
+    assert _retry_until(time.monotonic() + 10, lambda: store.track(event)) == DUPLICATE
+    assert store.experiment("ns:{x}", event.experiment).count("participate", "A") == 2
+    client.close()
+
+
+def test_the_failure_policy_rereads_the_slot_map_on_moved_and_lost_connections_only():
+    from types import SimpleNamespace
+
+    from lamed.core.errors import ReplyError
+    from lamed.store import cluster as cluster_nodes
+
+    refreshes = []
+    client = SimpleNamespace(nodes_manager=SimpleNamespace(initialize=lambda: refreshes.append(1)))
+    nodes = cluster_nodes.ClusterNodes(client)
+    for untouched in ("WRONGTYPE Operation against a key", "ASK 3999 127.0.0.1:1", "TRYAGAIN Multiple keys", "OOM x"):
+        nodes.failed(ReplyError(untouched))
+        assert not nodes.retryable(ReplyError(untouched))
+    nodes.failed(redis.exceptions.ResponseError("WRONGTYPE Operation against a key"))
+    assert refreshes == []
+    nodes.failed(ReplyError("MOVED 3999 127.0.0.1:1"))
+    assert refreshes == [1]
+    nodes.failed(redis.ConnectionError("reset"))  # within the interval: not again
+    nodes.failed(ReplyError("MOVED 3999 127.0.0.1:1"))
+    assert refreshes == [1]
+    nodes._refreshed_at -= cluster_nodes.REFRESH_INTERVAL_SECONDS
+    nodes.failed(ConnectionResetError())
+    assert refreshes == [1, 1]
+    assert nodes.retryable(ReplyError("MOVED 3999 127.0.0.1:1")) and nodes.retryable(redis.TimeoutError())
