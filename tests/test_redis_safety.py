@@ -100,3 +100,62 @@ def test_a_user_without_info_is_told_so_and_counting_still_works():
             track = client.http.get("/track?experiment=e&variant=A&event=participate&uuid=u1")
             assert json.loads(track.body) == {"status": "counted"}
         runtime.install(Settings())
+
+
+def test_health_is_503_while_a_redis_filled_by_another_tenant_refuses_lamed_s_batches():
+    """Another application fills a 4 MB noeviction Redis with 10 KB values
+    until Redis refuses one: INFO's used_memory then sits below maxmemory
+    (the refused value's query buffer is freed again), small writes may
+    still pass, and Lamed's batches are refused. /health says so, from the
+    margin below maxmemory and from the refusals this process saw."""
+    with RedisServer(extra_args=["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"]) as server:
+        settings = Settings(redis_url=server.url, api_key=API_KEY)
+        runtime.install(settings, runtime.build_store(settings))
+        admin = redis.Redis(port=server.port)
+        from app import app
+
+        def batch(start: int) -> list:
+            return [{"experiment": "e", "variant": "A", "event": "participate", "uuid": f"u{start + n}"} for n in range(100)]
+
+        with Client(app) as client:
+            post = lambda body: client.http.post(  # noqa: E731
+                "/track", body=json.dumps(body), headers={"Content-Type": "application/json"}
+            )
+            assert post(batch(-100)).status_code == 200
+            filler = 0
+            while True:
+                try:
+                    admin.set(f"other-app:{filler}", b"x" * 10_000)
+                except redis.exceptions.OutOfMemoryError:
+                    break
+                filler += 1
+            memory = admin.info("memory")
+            print(f"filled: used_memory {memory['used_memory']:,} of maxmemory {memory['maxmemory']:,}")
+            refused = [post(batch(100 * n)) for n in range(5)]
+            assert {response.status_code for response in refused} == {503}
+            health = client.http.get("/health")
+            assert health.status_code == 503 and json.loads(health.body)["status"] == "full"
+            for filler_key in admin.scan_iter("other-app:*"):
+                admin.delete(filler_key)
+            assert client.http.get("/health").status_code == 200  # room: the write /health tries goes through
+            assert all(post(batch(100 * n)).status_code == 200 for n in range(5))
+        assert runtime.store().experiment("alephbet", "e").count("participate", "A") == 600
+        runtime.install(Settings())
+
+
+def test_a_refusal_for_memory_is_remembered_for_seconds_and_forgotten_on_a_write(monkeypatch):
+    from lamed.core import redis_safety
+    from lamed.core.errors import StoreUnavailable
+
+    now = [100.0]
+    monkeypatch.setattr(redis_safety.time, "monotonic", lambda: now[0])
+    refusals = redis_safety.MemoryRefusals()
+    refusals.failed(StoreUnavailable("timed out"))
+    assert not refusals.refusing()
+    refusals.failed(StoreUnavailable("OOM command not allowed", "OOM"))
+    assert refusals.refusing()
+    now[0] += redis_safety.REFUSED_RECENTLY_SECONDS
+    assert not refusals.refusing()
+    refusals.failed(StoreUnavailable("OOM command not allowed", "OOM"))
+    refusals.wrote()
+    assert not refusals.refusing()

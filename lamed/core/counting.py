@@ -251,6 +251,19 @@ class Tracker:
         """Commands whose keys may live anywhere (on a cluster, any slot)."""
         return self.nodes.run_commands(self.keys.namespaces, commands)
 
+    def can_write(self) -> bool:
+        """Whether Redis takes a write now (the prefix's preflight key): False
+        for an OOM refusal, StoreUnavailable for other trouble."""
+        try:
+            self.run_anywhere([(b"SET", self.keys.preflight, b"1", b"EX", b"60")])
+        except StoreUnavailable as error:
+            self.memory.failed(error)
+            if error.code == "OOM":
+                return False
+            raise
+        self.memory.wrote()
+        return True
+
     def ping(self) -> bool:
         """True if Redis answers on a kept connection (which keeps its flow alive)."""
         return self.run_anywhere([(b"PING",)]) == [b"PONG"]

@@ -20,6 +20,11 @@ from lamed.core.errors import StoreUnavailable
 
 SAFE_POLICY = "noeviction"
 WARN_AT_FRACTION = 0.8
+# Room below maxmemory that counts as full: Redis counts the query buffer of
+# the command it is about to run, and Lamed's largest write (a batch of 100
+# events) holds about 30 KB there, so a Redis this close refuses it while a
+# small write, and INFO's used_memory, still pass.
+WRITE_ROOM_BYTES = 64 * 1024
 # How long an OOM refusal of Lamed's writes keeps /health at 503 unless a
 # write goes through first: long enough for a load balancer's next check.
 REFUSED_RECENTLY_SECONDS = 10.0
@@ -45,10 +50,11 @@ class MemoryCheck(NamedTuple):
 
     @property
     def refuses_writes(self) -> bool:
-        """Full under noeviction: Redis answers writes that need memory with OOM."""
+        """Full under noeviction: Redis answers Lamed's writes with OOM (or
+        will, for a batch: less than WRITE_ROOM_BYTES left)."""
         if not self.maxmemory or self.used_memory is None:
             return False
-        return self.policy == SAFE_POLICY and self.used_memory >= self.maxmemory
+        return self.policy == SAFE_POLICY and self.used_memory >= full_at(self.maxmemory)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +66,12 @@ class MemoryCheck(NamedTuple):
             "failures": list(self.failures),
             "warnings": list(self.warnings),
         }
+
+
+def full_at(maxmemory: int) -> int:
+    """The used memory from which Lamed's writes are refused (or soon will be):
+    WRITE_ROOM_BYTES below maxmemory, or a twentieth of a tiny one."""
+    return maxmemory - min(WRITE_ROOM_BYTES, maxmemory // 20)
 
 
 def parse_info(text: str) -> dict[str, str]:
@@ -79,7 +91,7 @@ def check_memory(node: str, info: Mapping[str, Any] | None) -> MemoryCheck:
         failures.append(f"maxmemory-policy is {policy}: Redis may evict Lamed's keys and miscount; {POLICY_FIX}")
     if not maxmemory:
         warnings.append("maxmemory is 0 (no limit): Redis may take all of the host's memory")
-    elif used >= maxmemory:
+    elif used >= full_at(maxmemory):
         warnings.append(f"memory is full ({used:,} of {maxmemory:,} bytes): writes are refused")
     elif used > WARN_AT_FRACTION * maxmemory:
         warnings.append(f"memory is {used / maxmemory:.0%} used ({used:,} of {maxmemory:,} bytes)")

@@ -15,12 +15,16 @@ blueprint = Blueprint(__name__)
 @handles_errors()
 def health() -> Response:
     """200 when Redis answers and takes writes; 503 when it does not answer,
-    or answers but is full under noeviction (it refuses writes). With the
-    API key, every master's eviction policy and memory too."""
+    or answers but refuses Lamed's writes for memory: full (or nearly, see
+    lamed.core.redis_safety) under noeviction on some master, or this
+    process saw an OOM refusal in the last seconds and a write still fails.
+    With the API key, every master's eviction policy and memory too."""
     store = runtime.store()
     store.ping()
     checks = store.memory_checks()
-    full = any(check.refuses_writes for check in checks)
+    full = any(check.refuses_writes for check in checks) or (
+        store.tracker.memory.refusing() and not store.tracker.can_write()
+    )
     body: dict = {"status": "full" if full else "ok", "redis": "refuses writes" if full else "ok"}
     if key_problem(blueprint.current_request.headers.get("x-api-key")) is None:
         body["memory"] = [check.to_dict() for check in checks]
