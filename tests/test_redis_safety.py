@@ -115,7 +115,9 @@ def test_health_is_503_while_a_redis_filled_by_another_tenant_refuses_lamed_s_ba
         from app import app
 
         def batch(start: int) -> list:
-            return [{"experiment": "e", "variant": "A", "event": "participate", "uuid": f"u{start + n}"} for n in range(100)]
+            return [
+                {"experiment": "e", "variant": "A", "event": "participate", "uuid": f"u{start + n}"} for n in range(100)
+            ]
 
         with Client(app) as client:
             post = lambda body: client.http.post(  # noqa: E731

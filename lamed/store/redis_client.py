@@ -35,6 +35,8 @@ def client_options(options: ConnectionOptions, retries: int = 1) -> dict[str, An
         "socket_timeout": options.timeout_seconds,
         "socket_connect_timeout": options.timeout_seconds,
         "retry": Retry(NoBackoff(), retries),
+        # Named: redis-py before 6 retries only the errors listed here.
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
         "health_check_interval": 0,
     }
     if options.path:
