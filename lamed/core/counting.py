@@ -69,12 +69,32 @@ REPLICA_WAIT_MS = 200
 
 
 class Write(NamedTuple):
-    """One new event's writes: its flag, and the counter (key, day field) it adds to."""
+    """One new event's writes: its flag, the counter (key, day field) it adds
+    to, and for an event with a value the (values key, sum field, squares
+    field) its value adds to."""
 
     event: Event
     flag: bytes
     counter: bytes
     field: bytes
+    sums: tuple[bytes, bytes, bytes] | None = None
+
+
+# What an EXEC writes, by target: a count (counter, field), or a value's
+# (command, values key, field); the amount each event adds to each.
+Target = Union[tuple[bytes, bytes], tuple[bytes, bytes, bytes]]
+
+
+def contributions(write: Write) -> list[tuple[Target, int]]:
+    """What one event adds, to which target: 1 to its counter; with a value,
+    the value (micro-units, HINCRBY: exact) and its square (HINCRBYFLOAT:
+    no overflow; see docs/counting.md, "Values")."""
+    added: list[tuple[Target, int]] = [((write.counter, write.field), 1)]
+    if write.sums is not None and write.event.value is not None:
+        key, sum_field, squares_field = write.sums
+        value = write.event.value
+        added += [((b"HINCRBY", key, sum_field), value), ((b"HINCRBYFLOAT", key, squares_field), value * value)]
+    return added
 
 
 if TYPE_CHECKING:
@@ -82,13 +102,34 @@ if TYPE_CHECKING:
     from lamed.core.nodes import Nodes
 
 TRACK_SCRIPT = b"""
-local ttl, n, out = ARGV[1], #KEYS / 2, {}
+-- KEYS: n flags, n counters, and in a transaction with values n values keys.
+-- ARGV: ttl, n, n counter fields, and with values 5 per event: sum field,
+-- squares field, value, its square, minus the value ('' for no value).
+local ttl, n, out = ARGV[1], tonumber(ARGV[2]), {}
+local valued = #KEYS > 2 * n
+local function failed(reply) return type(reply) == 'table' and reply.err end
 for i = 1, n do
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
-    local counted = redis.pcall('HINCRBY', KEYS[n + i], ARGV[1 + i], 1)
-    if type(counted) == 'table' and counted.err then
+    local counted = redis.pcall('HINCRBY', KEYS[n + i], ARGV[2 + i], 1)
+    if failed(counted) then
       redis.call('DEL', KEYS[i])  -- a script is not rolled back: unflag what was not counted
       return counted
+    end
+    local at = 2 + n + 5 * (i - 1)
+    if valued and ARGV[at + 3] ~= '' then
+      local values = KEYS[2 * n + i]
+      local summed = redis.pcall('HINCRBY', values, ARGV[at + 1], ARGV[at + 3])
+      local squared = summed
+      if not failed(summed) then
+        squared = redis.pcall('HINCRBYFLOAT', values, ARGV[at + 2], ARGV[at + 4])
+        if failed(squared) then redis.call('HINCRBY', values, ARGV[at + 1], ARGV[at + 5]) end
+      end
+      if failed(squared) then  -- undo the count too: the retry counts the event whole
+        if counted == 1 then redis.call('HDEL', KEYS[n + i], ARGV[2 + i])
+        else redis.call('HINCRBY', KEYS[n + i], ARGV[2 + i], -1) end
+        redis.call('DEL', KEYS[i])
+        return squared
+      end
     end
     out[i] = counted
   else
@@ -97,6 +138,23 @@ for i = 1, n do
 end
 return out
 """
+
+
+def _sum_by_target(writes: list[Write]) -> dict[Target, int]:
+    """The values' increments of a transaction, summed by (command, key, field)."""
+    totals: Counter[Target] = Counter()
+    for write in writes:
+        for target, amount in contributions(write)[1:]:
+            totals[target] += amount
+    return totals
+
+
+def _script_values(write: Write) -> tuple[object, ...]:
+    """An event's five values arguments of TRACK_SCRIPT."""
+    if write.sums is None or write.event.value is None:
+        return (b"", b"", b"", b"", b"")
+    value = write.event.value
+    return (write.sums[1], write.sums[2], value, value * value, -value)
 
 
 def utc_day(now: float | None = None) -> str:
@@ -153,7 +211,11 @@ class Tracker:
 
     def _write(self, event: Event, flag: bytes, day: str) -> Write:
         counter = self.keys.counts_key(event.namespace, event.experiment)
-        return Write(event, flag, counter, keys.day_field(day, event.event, event.variant))
+        write = Write(event, flag, counter, keys.day_field(day, event.event, event.variant))
+        if event.value is None:
+            return write
+        values = self.keys.values_key(event.namespace, event.experiment)
+        return write._replace(sums=(values, *keys.value_fields(day, event.event, event.variant)))
 
     def _count_all(self, writes: list[Write]) -> set[bytes]:
         """The flags of the events counted now: the batch split by hash slot,
@@ -182,13 +244,16 @@ class Tracker:
         raise Contention("too many concurrent writers; retry")
 
     def _commit(self, connection: Link, new: list[Write]) -> bool:
-        """MULTI..EXEC of the new events' flags and counters; False when a
-        watched flag changed (nothing was written)."""
+        """MULTI..EXEC of the new events' flags, counters and values' sums;
+        False when a watched flag changed (nothing was written)."""
         increments = Counter((write.counter, write.field) for write in new)
+        valued = [write for write in new if write.sums is not None]
+        sums = _sum_by_target(valued) if valued else {}
         commands = [
             (b"MULTI",),
             *[(b"SET", write.flag, b"1", b"EX", self._ttl) for write in new],
             *[(b"HINCRBY", key, field, count) for (key, field), count in increments.items()],
+            *[(*target, amount) for target, amount in sums.items()],
             (b"EXEC",),
         ]
         durable = self._durable(new[0].counter)
@@ -196,21 +261,41 @@ class Tracker:
         replies = all_replies[len(commands) - 1]
         if replies is None:
             return False
-        counted = dict(zip(increments, replies[len(new) :]))
-        failed = {counter for counter, reply in counted.items() if isinstance(reply, Exception)}
+        written: dict[Target, Reply] = dict(zip([*increments, *sums], replies[len(new) :]))
+        failed = {target for target, reply in written.items() if isinstance(reply, Exception)}
         if failed:
-            connection.call([(b"DEL", *[w.flag for w in new if (w.counter, w.field) in failed])])
-            raise ReplyError(str(counted[next(iter(failed))]))
-        self._register(connection, new, [counter for counter, reply in counted.items() if reply == increments[counter]])
+            self._undo(connection, new, failed)
+            raise ReplyError(str(written[next(iter(failed))]))
+        self._register(connection, new, [counter for counter in increments if written[counter] == increments[counter]])
         self._check_replicas(durable, all_replies[len(commands) :])
         return True
+
+    @staticmethod
+    def _undo(connection: Link, new: list[Write], failed: set[Target]) -> None:
+        """EXEC does not roll back: an event with any failed write is taken
+        back whole (its flag deleted, what it added elsewhere subtracted),
+        so the client's retry counts it instead of calling it a duplicate."""
+        failing = [write for write in new if any(target in failed for target, _ in contributions(write))]
+        undone: Counter[Target] = Counter()
+        for write in failing:
+            for target, amount in contributions(write):
+                if target not in failed:
+                    undone[target] -= amount
+        connection.call([
+            (b"DEL", *[write.flag for write in failing]),
+            *[(b"HINCRBY", *target, amount) if len(target) == 2 else (*target, amount)
+              for target, amount in undone.items()],
+        ])  # fmt: skip
 
     def _count_scripted(self, connection: Link, writes: list[Write]) -> list[bool]:
         """The optional one-round-trip mode (see the module's doc)."""
         import hashlib  # lua mode only: hashlib loads OpenSSL, 3 ms of a cold start
 
         flag_keys = [write.flag for write in writes] + [write.counter for write in writes]
-        arguments = [self._ttl, *[write.field for write in writes]]
+        arguments: list[object] = [self._ttl, len(writes), *[write.field for write in writes]]
+        if any(write.sums is not None for write in writes):
+            flag_keys += [write.sums[0] if write.sums else write.counter for write in writes]
+            arguments += [part for write in writes for part in _script_values(write)]
         durable = self._durable(writes[0].counter)
         sha = hashlib.sha1(TRACK_SCRIPT).hexdigest().encode()
         try:

@@ -17,6 +17,12 @@ experiment's Redis Cluster hash tag (see :func:`hash_tag`).
     Hash of per-day counters. Field ``["YYYYMMDD","event","variant"]``
     (JSON), value the count. Totals are the sum over days, so one HINCRBY
     per event keeps both the total and the daily chart.
+``P{T}:values:["namespace","experiment"]``
+    Hash of the sums of goals' values (``value`` on a goal event), per day:
+    field ``["YYYYMMDD","event","variant","sum"]`` holds the sum in
+    micro-units (an integer, HINCRBY), ``[...,"squares"]`` the sum of the
+    squares in micro-units squared (HINCRBYFLOAT; exact below 2**64, see
+    docs/counting.md, "Values"). Only goals that received a value have fields.
 ``P{T}:variants:["namespace","experiment"]``
     Set of the experiment's variant names (bounds variants per experiment).
 ``Pexperiments:["namespace"]``
@@ -117,6 +123,23 @@ def _experiment(namespace: str, experiment: str) -> tuple[bytes, bytes]:
     return hash_tag(namespace, experiment), _json([namespace, experiment])
 
 
+VALUE_SUM = "sum"
+VALUE_SQUARES = "squares"
+
+
+@lru_cache(maxsize=4096)
+def value_fields(day: str, event: str, variant: str) -> tuple[bytes, bytes]:
+    """The (sum, sum of squares) fields of a goal's values on a day."""
+    return _json([day, event, variant, VALUE_SUM]), _json([day, event, variant, VALUE_SQUARES])
+
+
+
+def parse_value_field(field: bytes) -> tuple[str, str, str, str]:
+    """(day, event, variant, VALUE_SUM or VALUE_SQUARES) of a values hash field."""
+    day, event, variant, kind = json.loads(field)
+    return day, event, variant, kind
+
+
 def parse_day_field(field: bytes) -> tuple[str, str, str]:
     """(day, event, variant) of a counts hash field."""
     day, event, variant = json.loads(field)
@@ -147,8 +170,10 @@ class KeySchema:
     def __repr__(self) -> str:
         return f"KeySchema({self.prefix.decode()!r})"
 
-    def flag(self, namespace: str, experiment: str, variant: str, event: str, uuid: str) -> bytes:
-        """The dedup flag of one event (arguments in ``lamed.core.events.Event``'s order)."""
+    def flag(self, namespace: str, experiment: str, variant: str, event: str, uuid: str, value: object = None) -> bytes:
+        """The dedup flag of one event (arguments in ``lamed.core.events.Event``'s
+        order). Its ``value`` is no part of it: a resend with another value
+        is a duplicate."""
         identity = _length_prefixed(namespace, experiment, event, variant, uuid)
         digest = blake2b(identity, digest_size=FLAG_DIGEST_BYTES).digest()
         text = b2a_base64(digest, newline=False).translate(_URL_SAFE).rstrip(b"=")
@@ -157,6 +182,10 @@ class KeySchema:
     def counts_key(self, namespace: str, experiment: str) -> bytes:
         tag, identity = _experiment(namespace, experiment)
         return self.prefix + tag + b":counts:" + identity
+
+    def values_key(self, namespace: str, experiment: str) -> bytes:
+        tag, identity = _experiment(namespace, experiment)
+        return self.prefix + tag + b":values:" + identity
 
     def variants_key(self, namespace: str, experiment: str) -> bytes:
         tag, identity = _experiment(namespace, experiment)

@@ -74,7 +74,7 @@ class KeySpaceLimits:
     def __init__(self, keys: KeySchema, settings: Settings) -> None:
         self.bounds = bounds(keys, settings)
         self.allowed_namespaces = frozenset(settings.allowed_namespaces)
-        self._within: set[Event] = set()
+        self._within: set[tuple[str, ...]] = set()
 
     def admit(self, events: Sequence[Event], run: Run) -> dict[int, LimitExceeded]:
         """Index of each refused event -> why. New names earlier in the batch
@@ -82,7 +82,7 @@ class KeySpaceLimits:
         admitted are in the registry when this returns: an event is listed
         before it can be counted."""
         found = {index: _not_allowed() for index, e in enumerate(events) if not self._allowed(e)}
-        unseen = [i for i, e in enumerate(events) if i not in found and e._replace(uuid="") not in self._within]
+        unseen = [i for i, e in enumerate(events) if i not in found and _names(e) not in self._within]
         if not unseen:
             return found
         members, sizes = self._read([events[i] for i in unseen], run)
@@ -135,7 +135,12 @@ class KeySpaceLimits:
     def _remember(self, event: Event) -> None:
         if len(self._within) > _REMEMBERED:
             self._within.clear()
-        self._within.add(event._replace(uuid=""))
+        self._within.add(_names(event))
+
+
+def _names(event: Event) -> tuple[str, ...]:
+    """What the limits judge of an event: its names (not its uuid or value)."""
+    return event[:4]
 
 
 def _not_allowed() -> LimitExceeded:

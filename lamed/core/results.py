@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from lamed.core import keys
-from lamed.core.events import PARTICIPATE
+from lamed.core.events import PARTICIPATE, VALUE_UNIT
 
 
 @dataclass
@@ -25,6 +25,10 @@ class ExperimentCounts:
     totals: dict[tuple[str, str], int] = field(default_factory=dict)
     # (day "YYYYMMDD", event, variant) -> count
     daily: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    # (day, goal, variant) -> sum of the goal's values, in micro-units (events.VALUE_UNIT)
+    value_sums: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    # (day, goal, variant) -> sum of the squares of the values, in micro-units squared
+    value_squares: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     @property
     def variants(self) -> list[str]:
@@ -41,16 +45,45 @@ class ExperimentCounts:
     def is_empty(self) -> bool:
         return not self.totals
 
+    @property
+    def value_goals(self) -> list[str]:
+        """Goals that received a value (see :mod:`lamed.core.keys`, the values hash)."""
+        return sorted({goal for _, goal, _ in self.value_sums} | {goal for _, goal, _ in self.value_squares})
 
-def experiment_counts(namespace: str, name: str, fields: dict[bytes, bytes]) -> ExperimentCounts:
-    """An experiment's counts hash (day fields, see lamed.core.keys) as totals and days."""
+    def value_sum(self, goal: str, variant: str, day: Optional[str] = None) -> int:
+        """The sum of a goal's values (micro-units), over all days or on ``day``."""
+        return sum(n for (d, g, v), n in self.value_sums.items() if g == goal and v == variant and day in (None, d))
+
+    def value_sum_of_squares(self, goal: str, variant: str, day: Optional[str] = None) -> int:
+        """The sum of the squares of a goal's values (micro-units squared)."""
+        return sum(n for (d, g, v), n in self.value_squares.items() if g == goal and v == variant and day in (None, d))
+
+
+def experiment_counts(
+    namespace: str, name: str, fields: dict[bytes, bytes], values: Optional[dict[bytes, bytes]] = None
+) -> ExperimentCounts:
+    """An experiment's counts hash (day fields, see lamed.core.keys) as totals
+    and days, and its values hash as sums per day."""
     counts = ExperimentCounts(namespace, name)
     for raw_field, raw_value in fields.items():
         day, event, variant = keys.parse_day_field(raw_field)
         value = int(raw_value)
         counts.daily[(day, event, variant)] = value
         counts.totals[(event, variant)] = counts.totals.get((event, variant), 0) + value
+    for raw_field, raw_value in (values or {}).items():
+        day, goal, variant, kind = keys.parse_value_field(raw_field)
+        into = counts.value_sums if kind == keys.VALUE_SUM else counts.value_squares
+        into[(day, goal, variant)] = _integer(raw_value)
     return counts
+
+
+def _integer(raw: bytes) -> int:
+    """A sum as Redis holds it: HINCRBY's integer, or HINCRBYFLOAT's decimal
+    text (integral, since every increment is; rounded past 2**64)."""
+    try:
+        return int(raw)
+    except ValueError:
+        return round(float(raw))
 
 
 def parse_scope(scope: str) -> list[str]:
@@ -103,4 +136,34 @@ def experiment_detail(counts: ExperimentCounts) -> dict[str, Any]:
         "events": {event: {v: counts.count(event, v) for v in counts.variants} for event in events},
         "goals": lamed_goals(counts),
         "daily": daily,
+        **({"values": value_totals(counts)} if counts.value_goals else {}),
     }
+
+
+def in_units(micro: int) -> float:
+    """Micro-units (events.VALUE_UNIT) as a number of units."""
+    return micro / VALUE_UNIT
+
+
+def value_totals(counts: ExperimentCounts) -> list[dict[str, Any]]:
+    """Per value goal and variant: participants, conversions, and the sums
+    of the values and of their squares (in units; exact integers of
+    micro-units under ``_micro``), a new key beside Lamed's ``goals``."""
+    return [
+        {
+            "goal": goal,
+            "results": [
+                {
+                    "label": variant,
+                    "trials": counts.count(PARTICIPATE, variant),
+                    "conversions": counts.count(goal, variant),
+                    "sum": in_units(counts.value_sum(goal, variant)),
+                    "sum_of_squares": counts.value_sum_of_squares(goal, variant) / VALUE_UNIT**2,
+                    "sum_micro": counts.value_sum(goal, variant),
+                    "sum_of_squares_micro": counts.value_sum_of_squares(goal, variant),
+                }
+                for variant in counts.variants
+            ],
+        }
+        for goal in counts.value_goals
+    ]

@@ -79,6 +79,7 @@ def _experiment_keys(store: Store, namespace: str, experiment: str) -> list[byte
     keys = store.keys
     return [
         keys.counts_key(namespace, experiment),
+        keys.values_key(namespace, experiment),
         keys.variants_key(namespace, experiment),
         keys.goals_key(namespace, experiment),
     ]

@@ -61,8 +61,14 @@ class Store:
         """Counters of many experiments in one round trip, read as the
         tracker reads (on a single Redis, its lean connections)."""
         names = list(experiments)
-        hashes = self.tracker.read_hashes([self.keys.counts_key(namespace, name) for name in names])
-        return [experiment_counts(namespace, name, fields) for name, fields in zip(names, hashes)]
+        keys = self.keys
+        hashes = self.tracker.read_hashes(
+            [key for name in names for key in (keys.counts_key(namespace, name), keys.values_key(namespace, name))]
+        )
+        return [
+            experiment_counts(namespace, name, fields, values)
+            for name, fields, values in zip(names, hashes[::2], hashes[1::2])
+        ]
 
     def experiment(self, namespace: str, name: str) -> ExperimentCounts:
         return self.results(namespace, [name])[0]
@@ -75,7 +81,7 @@ class Store:
         """
         with self.trouble:
             pipe = self.client.pipeline(transaction=False)
-            pipe.delete(self.keys.counts_key(namespace, experiment))
+            pipe.delete(self.keys.counts_key(namespace, experiment), self.keys.values_key(namespace, experiment))
             pipe.srem(self.keys.experiments_key(namespace), experiment)
             pipe.delete(self.keys.variants_key(namespace, experiment))
             pipe.delete(self.keys.goals_key(namespace, experiment))

@@ -5,8 +5,14 @@ The document::
 
     {"format": "lamed-export", "version": 1,
      "experiments": [{"namespace": ..., "experiment": ...,
-                      "counts": [{"day": "YYYYMMDD", "event": ..., "variant": ..., "count": n}]}],
+                      "counts": [{"day": "YYYYMMDD", "event": ..., "variant": ..., "count": n}],
+                      "values": [{"day": "YYYYMMDD", "event": ..., "variant": ...,
+                                  "sum_micro": n, "sum_of_squares_micro": n}]}],
      "definitions": [{"namespace": ..., "experiment": ..., "definition": {...}}]}
+
+``values`` (goals' values, exact integers in micro-units and micro-units
+squared, see lamed.core.keys) is present only for experiments that have
+some; a document without it imports as before.
 
 Importing *sets* each day counter to the exported value (a restore: running
 it twice gives the same state), registers the experiments, and puts the
@@ -24,6 +30,7 @@ from lamed.core.counting import utc_day
 from lamed.core.definitions import definition_from_dict
 from lamed.core.errors import InvalidInput, TransferError
 from lamed.core.events import PARTICIPATE
+from lamed.core.results import ExperimentCounts
 from lamed.store.definitions import DefinitionStore
 from lamed.store.results import Store
 
@@ -47,9 +54,21 @@ def export_document(store: Store, progress: Progress = _quiet) -> dict:
                 {"day": day, "event": event, "variant": variant, "count": value}
                 for (day, event, variant), value in sorted(counts.daily.items())
             ]
-            experiments.append({"namespace": namespace, "experiment": counts.name, "counts": rows})
+            item = {"namespace": namespace, "experiment": counts.name, "counts": rows}
+            if counts.value_sums or counts.value_squares:
+                item["values"] = _value_rows(counts)
+            experiments.append(item)
             progress(len(experiments))
     return {"format": FORMAT, "version": VERSION, "experiments": experiments, "definitions": _definitions(store)}
+
+
+def _value_rows(counts: ExperimentCounts) -> list:
+    cells = sorted(set(counts.value_sums) | set(counts.value_squares))
+    return [
+        {"day": day, "event": goal, "variant": variant, "sum_micro": counts.value_sums.get((day, goal, variant), 0),
+         "sum_of_squares_micro": counts.value_squares.get((day, goal, variant), 0)}
+        for day, goal, variant in cells
+    ]  # fmt: skip
 
 
 def _definitions(store: Store) -> list:
@@ -69,17 +88,23 @@ def import_document(store: Store, document: Any, progress: Progress = _quiet) ->
         raise TransferError(f"unsupported {FORMAT} version {document.get('version')!r}")
     experiments = [_experiment_rows(item) for item in _list(document, "experiments")]
     definitions = [_definition(item) for item in _list(document, "definitions")]
-    for done, (namespace, experiment, rows) in enumerate(experiments, 1):
+    for done, (namespace, experiment, rows, values) in enumerate(experiments, 1):
         write_counts(store, namespace, experiment, rows)
+        write_values(store, namespace, experiment, values)
         progress(done)
     _put_definitions(store, definitions)
-    counters = sum(len(rows) for _, _, rows in experiments)
+    counters = sum(len(rows) for _, _, rows, _ in experiments)
     return {"experiments": len(experiments), "counters": counters, "definitions": len(definitions)}
 
 
 def _experiment_rows(item: Any) -> tuple:
     rows = [(_text(r, "day"), _text(r, "event"), _text(r, "variant"), _count(r)) for r in _list(item, "counts")]
-    return _text(item, "namespace"), _text(item, "experiment"), rows
+    values = [
+        (_text(r, "day"), _text(r, "event"), _text(r, "variant"), _integer(r, "sum_micro"),
+         _integer(r, "sum_of_squares_micro", minimum=0))
+        for r in _list(item, "values")
+    ]  # fmt: skip
+    return _text(item, "namespace"), _text(item, "experiment"), rows, values
 
 
 def _definition(item: Any) -> tuple:
@@ -112,6 +137,18 @@ def write_counts(store: Store, namespace: str, experiment: str, rows: Iterable[t
             pipe.sadd(store.keys.goals_key(namespace, experiment), *goals)
         pipe.sadd(store.keys.namespaces, namespace)
         pipe.execute()
+
+
+def write_values(store: Store, namespace: str, experiment: str, rows: Iterable[tuple]) -> None:
+    """Sets goals' value sums ``(day, goal, variant, sum, sum of squares)``
+    (micro-units; their goals and variants are registered by their counts)."""
+    fields = {}
+    for day, goal, variant, total, squares in rows:
+        sum_field, squares_field = keys.value_fields(day, goal, variant)
+        fields[sum_field], fields[squares_field] = total, squares
+    if fields:
+        with store.trouble:
+            store.client.hset(store.keys.values_key(namespace, experiment), mapping=fields)
 
 
 # -- Lamed 0.4.3 / Gimel --------------------------------------------------
@@ -179,6 +216,14 @@ def _count(item: dict) -> int:
     value = item.get("count")
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise TransferError(f"count must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _integer(item: dict, name: str, minimum: Optional[int] = None) -> int:
+    value = item.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" of at least {minimum}"
+        raise TransferError(f"{name} must be an integer{bound}, got {value!r}")
     return value
 
 

@@ -40,7 +40,7 @@ def track(method: str, query: Mapping[str, str], body: bytes, content_type: str 
 
 def track_query(params: Mapping[str, str]) -> Reply:
     """``GET /track``: one event from the query string."""
-    event = event_from_mapping(params)
+    event = event_from_mapping(params, query=True)
     skipped = _not_counted([event]).get(_EXPERIMENT(event))
     answer = skipped or _answer(runtime.tracker().track(event))
     return json_reply(answer, 200, PUBLIC_CORS)
