@@ -157,6 +157,46 @@ def test_batch_spanning_masters_is_split_by_slot(cluster_store):
     assert sum(sum(c.totals.values()) for c in counts) == len(distinct)
 
 
+@pytest.mark.parametrize("track_mode", ["watch", "lua"])
+def test_values_are_summed_once_per_distinct_uuid_under_concurrent_resends(cluster, track_mode):
+    """Six writers resend 240 valued events (80 uuids over 8 experiments on
+    several masters, each uuid sent three times with different values): each
+    uuid counts once, and the sums are those of the values that counted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lamed.core.events import check_value
+
+    client = connect(cluster.url, 0.5)
+    client.flushall()
+    settings = Settings(watch_retries=50, track_mode=track_mode)
+    sends = [
+        Event("ns", f"shop {n % 8}", "AB"[n % 2], "buy", f"u{n % 80}", check_value(f"{(n * 37) % 500 - 100}.25"))
+        for n in range(240)
+    ]
+
+    def send(seed: int) -> list:
+        store, order = Store(connect(cluster.url, 0.5), settings), random.Random(seed).sample(sends, len(sends))
+        size = 1 + seed % 4
+        found = []
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            found += zip(chunk, _retry_until(time.monotonic() + 20, lambda chunk=chunk: store.track_many(chunk)))
+        store.client.close()
+        return found
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = [pair for found in pool.map(send, range(6)) for pair in found]
+    counted = [event for event, outcome in outcomes if outcome == COUNTED]
+    assert sorted(event.uuid for event in counted) == sorted(f"u{n}" for n in range(80))
+    reader = Store(client, settings)
+    results = reader.results("ns", [f"shop {n}" for n in range(8)])
+    assert sum(c.value_sum("buy", v) for c in results for v in "AB") == sum(e.value for e in counted)
+    squares = sum(c.value_sum_of_squares("buy", v) for c in results for v in "AB")
+    assert squares == sum(e.value**2 for e in counted)
+    assert len({client.get_node_from_key(reader.keys.values_key("ns", f"shop {n}")).port for n in range(8)}) > 1
+    client.close()
+
+
 def test_delete_on_cluster(cluster_store):
     cluster_store.track(_event("gone", "u1"))
     assert cluster_store.delete("ns:{x}", "gone") is True

@@ -119,3 +119,21 @@ def test_lambda_track_path_imports_no_boto3_jinja2_or_click(redis_url):
         [sys.executable, "-c", LAMBDA_PROBE, json.dumps(event)], capture_output=True, text=True, env=env, check=True
     )
     assert json.loads(result.stdout) == {"status": 200, "heavy": []}
+
+
+def test_an_event_with_a_value_costs_two_more_commands_in_the_same_two_round_trips(store, redis_url, monkeypatch):
+    """The value's sum and sum of squares go in the same MULTI..EXEC as the
+    flag and the count: HINCRBY and HINCRBYFLOAT, no round trip more."""
+    store.track(Event("ns", "e", "a", "buy", "warm-up", 1_000_000))
+    observer = redis.Redis.from_url(redis_url)
+    before = command_calls(observer)
+    writes = count_round_trips(monkeypatch)
+    for index in range(20):
+        assert store.track(Event("ns", "e", "a", "buy", f"v{index}", 2_500_000)) == "counted"
+    spent = delta(before, command_calls(observer))
+    spent.pop("cmdstat_info", None)
+    assert spent == {
+        "cmdstat_watch": 20, "cmdstat_mget": 20, "cmdstat_multi": 20, "cmdstat_set": 20,
+        "cmdstat_hincrby": 40, "cmdstat_hincrbyfloat": 20, "cmdstat_exec": 20,
+    }  # fmt: skip
+    assert len(writes) == 40

@@ -81,13 +81,14 @@ class Store:
         """
         with self.trouble:
             pipe = self.client.pipeline(transaction=False)
-            pipe.delete(self.keys.counts_key(namespace, experiment), self.keys.values_key(namespace, experiment))
+            pipe.delete(self.keys.counts_key(namespace, experiment))
+            pipe.delete(self.keys.values_key(namespace, experiment))  # one key per DEL: a cluster pipeline routes by it
             pipe.srem(self.keys.experiments_key(namespace), experiment)
             pipe.delete(self.keys.variants_key(namespace, experiment))
             pipe.delete(self.keys.goals_key(namespace, experiment))
             pipe.srem(self.keys.experiment_index, self.keys.experiment_index_member(namespace, experiment))
-            deleted, removed, *_ = pipe.execute()
-        return bool(deleted or removed)
+            deleted, deleted_values, removed, *_ = pipe.execute()
+        return bool(deleted or deleted_values or removed)
 
     def memory_checks(self) -> list[MemoryCheck]:
         """The eviction policy and memory of every master (see lamed.core.redis_safety)."""
