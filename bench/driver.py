@@ -27,15 +27,22 @@ VARIANTS = ("control", "treatment")
 NONCE = uuids.uuid4().hex[:12]  # uuids never seen by this Redis: every event is new
 
 
+# --valued: every event is a goal with a value (revenue), as a shop reports a purchase.
+VALUED = {"on": False}
+
+
 def event_fields(index: int, run: str, experiment: str = EXPERIMENT, event: str = "participate") -> dict:
     """A distinct event: every uuid is new, so every event is counted."""
-    return {
+    fields = {
         "namespace": "alephbet",
         "experiment": experiment,
         "variant": VARIANTS[index % 2],
         "event": event,
         "uuid": f"{NONCE}-{run}-{index}",
     }
+    if VALUED["on"] and event == "participate":
+        fields.update(event="purchase", value=(index * 7919) % 100000 / 100)  # a JSON number; text in a query
+    return fields
 
 
 def gateway_event(method: str, path: str, query: dict | None = None, body: bytes | None = None) -> dict:
@@ -59,7 +66,7 @@ class Ours:
         self.handler = app.handler
 
     def prepare(self, fields: dict) -> dict:
-        return gateway_event("GET", "/track", query=fields)
+        return gateway_event("GET", "/track", query={name: str(value) for name, value in fields.items()})
 
     def prepare_batch(self, batch: list) -> dict:
         return gateway_event("POST", "/track", body=json.dumps({"events": batch}).encode())
@@ -204,7 +211,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--track-mode", default="watch", help="ours: LAMED_TRACK_MODE (watch or lua)")
     parser.add_argument("--no-hiredis", action="store_true", help="ours: hide hiredis, as in the Lambda bundle")
+    parser.add_argument("--valued", action="store_true", help="ours: goal events with a value (issue 23)")
     args = parser.parse_args()
+    VALUED["on"] = args.valued
     os.environ["LAMED_TRACK_MODE"] = args.track_mode
     if args.no_hiredis:
         sys.modules["hiredis"] = None  # lamed.core.connection then parses replies in Python
