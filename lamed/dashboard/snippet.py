@@ -62,6 +62,10 @@ def experiment_script(
         lines += [
             f"var goal = new AlephBet.Goal({js_string(goal)});",
             "experiment.add_goal(goal); // call goal.complete() when the user reaches the goal",
+            "// Revenue per visitor: a goal may carry a value (a number, at most 6 decimals, negative for a",
+            "// refund), sent by your page or server to the same URL: GET ...&event=purchase&uuid=...&value=19.99,",
+            '// or POST {"experiment": ..., "variant": ..., "event": "purchase", "uuid": ..., "value": 19.99}.',
+            "// One value per visitor and goal: a resend of the uuid is a duplicate, the first value stands.",
         ]
     return "\n".join(lines) + "\n"
 

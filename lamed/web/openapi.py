@@ -14,7 +14,7 @@ from typing import Any
 from chalice import Chalice
 
 from lamed import __version__
-from lamed.core.events import MAX_BATCH_EVENTS, MAX_NAME_CHARS, MAX_UUID_CHARS
+from lamed.core.events import MAX_BATCH_EVENTS, MAX_NAME_CHARS, MAX_UUID_CHARS, MAX_VALUE, VALUE_DECIMALS
 
 OPENAPI_VERSION = "3.0.3"
 
@@ -25,11 +25,19 @@ ERROR = {
     "required": ["error"],
     "properties": {"error": {"type": "string"}, "field": {"type": "string", "nullable": True}},
 }
+VALUE_TEXT = (
+    f"A goal's value (revenue, say; negative for a refund): a finite number from -{MAX_VALUE} to {MAX_VALUE} "
+    f"with at most {VALUE_DECIMALS} decimal places; not allowed on `participate`. Not part of the event's "
+    "identity: a resend of the same uuid with another value is a duplicate and the first value stands."
+)
+VALUE = {"type": "number", "minimum": -MAX_VALUE, "maximum": MAX_VALUE, "description": VALUE_TEXT}
 EVENT = {
     "type": "object",
     "required": ["experiment", "variant", "event", "uuid"],
-    "properties": {"namespace": NAME, "experiment": NAME, "variant": NAME, "event": NAME, "uuid": UUID},
-}
+    "properties": {
+        "namespace": NAME, "experiment": NAME, "variant": NAME, "event": NAME, "uuid": UUID, "value": VALUE,
+    },
+}  # fmt: skip
 BATCH = {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_EVENTS, "items": EVENT}
 TRACK_BODY = {
     "oneOf": [
@@ -45,9 +53,16 @@ def _query(name: str, schema: dict, required: bool = False) -> dict:
 
 
 NAMESPACE_PARAM = _query("namespace", NAME)
-EVENT_PARAMS = [NAMESPACE_PARAM] + [
-    _query(name, UUID if name == "uuid" else NAME, True) for name in ("experiment", "variant", "event", "uuid")
-]
+EVENT_PARAMS = (
+    [NAMESPACE_PARAM]
+    + [_query(name, UUID if name == "uuid" else NAME, True) for name in ("experiment", "variant", "event", "uuid")]
+    + [
+        {
+            **_query("value", {"type": "string", "pattern": r"^[+-]?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?$"}),
+            "description": VALUE_TEXT,
+        }
+    ]
+)
 
 # (method, path) -> hand-written parts of the operation.
 DESCRIBED: dict = {
