@@ -162,3 +162,50 @@ def test_the_openapi_document_describes_the_decision(live_server):
     kinds = document["components"]["schemas"]["Decision"]["properties"]["kind"]["enum"]
     assert set(kinds) == {"ship", "keep control", "no meaningful difference", "keep running",
                           "check the traffic split", "not enough data"}  # fmt: skip
+
+
+# -- lamed results ---------------------------------------------------------------
+
+
+def lamed(*args: str, redis_url: str):
+    from click.testing import CliRunner
+
+    from lamed.cli.main import main
+
+    return CliRunner().invoke(main, list(args), env={"LAMED_REDIS_URL": redis_url}, catch_exceptions=False)
+
+
+def test_results_json_is_what_the_api_gives(live_server, store, redis_url):
+    seed_decisions(store)
+    printed = lamed("results", "--namespace", NAMESPACE, "--json", redis_url=redis_url)
+    assert printed.exit_code == 0, printed.output
+    api = http("GET", f"{live_server.url}/decisions?namespace={NAMESPACE}", headers=AUTH).json()
+    assert json.loads(printed.output) == api
+    for entry in api["experiments"]:
+        assert entry["decision"] == export(live_server, entry["experiment"])["decision"]
+    one = lamed("results", "--namespace", NAMESPACE, "--experiment", "winner", "--json", redis_url=redis_url)
+    assert json.loads(one.output)["experiments"] == [e for e in api["experiments"] if e["experiment"] == "winner"]
+
+
+def test_results_table(store, redis_url):
+    seed_decisions(store)
+    shown = lamed("results", "--namespace", NAMESPACE, redis_url=redis_url)
+    assert shown.exit_code == 0, shown.output
+    winner = shown.output.split("winner  (", 1)[1]
+    assert "always-valid sequential test decides" in winner.splitlines()[0]
+    table = winner.split("decision:", 1)[0].splitlines()
+    assert table[1].split() == ["goal", "signup"]
+    assert table[2].split() == ["variant", "trials", "conversions", "rate", "uplift", "(interval)", "p"]
+    assert table[3].split() == ["A", "(control)", "10,000", "500", "5.00%", "baseline", "—"]
+    assert table[4].split() == ["B", "10,000", "700", "7.00%", "+40.0%", "(+15.1%", "to", "+64.9%)", "<", "0.0001"]
+    assert "decision: Ship B: +40.0% on signup" in winner
+    assert "loser  (always-valid sequential test decides, paused)" in shown.output
+    assert (
+        "goal buy (primary)" in shown.output
+        and "B  40,000  1,800  4.50%  -10.0% (-19.4% to -0.6%)  0.0256" in shown.output
+    )
+    assert "A (control) 50 5 10.00% baseline — B 50 9 18.00% not enough data —" in " ".join(shown.output.split())
+    missing = lamed("results", "--namespace", NAMESPACE, "--experiment", "nope", redis_url=redis_url)
+    assert missing.exit_code == 1 and "no data for experiment 'nope'" in missing.output
+    empty = lamed("results", "--namespace", "empty", redis_url=redis_url)
+    assert empty.exit_code == 0 and "No experiments with data in namespace 'empty'." in empty.output

@@ -12,6 +12,7 @@ from lamed.cli.errors import settings_or_fail
 from lamed.cli.experiments import experiments
 from lamed.cli.keys import COMMANDS as KEYS_COMMANDS
 from lamed.cli.ops import COMMANDS as OPS_COMMANDS
+from lamed.cli.results import results
 from lamed.cli.transfer import COMMANDS as TRANSFER_COMMANDS
 
 
@@ -138,5 +139,5 @@ def _redact(url: str) -> str:
     return f"{scheme}://***@{host}"
 
 
-for command in (experiments, *OPS_COMMANDS, *TRANSFER_COMMANDS, *KEYS_COMMANDS):
+for command in (experiments, results, *OPS_COMMANDS, *TRANSFER_COMMANDS, *KEYS_COMMANDS):
     main.add_command(command)
