@@ -24,7 +24,9 @@ DECIDING_TESTS = (SEQUENTIAL, FIXED)
 HOLM, BENJAMINI_HOCHBERG = "holm", "bh"
 COMPARISON_CORRECTIONS = (HOLM, BENJAMINI_HOCHBERG)
 COMPARISON_FAMILIES = ("experiment", "goal")
-NOTIFY_FORMATS = ("slack", "json")
+SLACK, JSON = "slack", "json"
+NOTIFY_FORMATS = (SLACK, JSON)
+MAX_NOTIFY_INTERVAL_SECONDS = 7 * 86400
 # Where a decision may be POSTed: https anywhere, http only on loopback (tests, a local relay).
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 # API Gateway refuses API keys shorter than this; the dashboard login uses the same key.
@@ -76,7 +78,7 @@ class Settings(NamedTuple):
     # A POST when an experiment's decision changes (docs/notifications.md):
     # an https URL (http on loopback only), a body format, how often to check.
     notify_url: Optional[str] = None
-    notify_format: str = "slack"  # or "json"
+    notify_format: str = SLACK  # or JSON
     notify_interval_seconds: int = 3600
     # The deployment's base URL, for links to the dashboard in notifications.
     public_url: Optional[str] = None
@@ -259,8 +261,8 @@ def _validate_vpc(settings: Settings, source: str) -> None:
 def _validate_notify(settings: Settings, source: str) -> None:
     if settings.notify_format not in NOTIFY_FORMATS:
         raise SettingsError(f"{source}: notify_format must be one of {', '.join(NOTIFY_FORMATS)}")
-    if not 60 <= settings.notify_interval_seconds <= 7 * 86400:
-        raise SettingsError(f"{source}: notify_interval_seconds must be between 60 and 604800 (a week)")
+    if not 1 <= settings.notify_interval_seconds <= MAX_NOTIFY_INTERVAL_SECONDS:
+        raise SettingsError(f"{source}: notify_interval_seconds must be between 1 and {MAX_NOTIFY_INTERVAL_SECONDS}")
     if settings.notify_url and not notify_url_allowed(settings.notify_url):
         raise SettingsError(f"{source}: notify_url must be an https URL (http only on 127.0.0.1 or localhost)")
     if settings.public_url and not settings.public_url.startswith(("https://", "http://")):
