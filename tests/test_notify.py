@@ -282,3 +282,17 @@ def test_notify_url_is_https_or_loopback(url, allowed):
     else:
         with pytest.raises(SettingsError, match="notify_url"):
             settings_from_mapping({"notify_url": url})
+
+
+def test_deleting_an_experiment_forgets_what_was_notified(store, redis_url, receiver):
+    settings = Settings(redis_url=redis_url, notify_url=receiver.url)
+    put_counts(store, "checkout", SHIPS)
+    put_counts(store, "kept", SHIPS, namespace="other")
+    assert len(notify.check(store, settings).sent) == 2
+    store.delete(NAMESPACE, "checkout")
+    put_counts(store, "checkout", SHIPS)  # started again: its decision is news again
+    assert [change.experiment for change in notify.check(store, settings).sent] == ["checkout"]
+    from lamed.store.keyspace import remove_namespace
+
+    remove_namespace(store, "other")
+    assert list(store.client.hgetall(store.keys.notified)) == [b'["shop","checkout"]']
