@@ -296,3 +296,19 @@ def test_deleting_an_experiment_forgets_what_was_notified(store, redis_url, rece
 
     remove_namespace(store, "other")
     assert list(store.client.hgetall(store.keys.notified)) == [b'["shop","checkout"]']
+
+
+class LambdaContext:
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_on_lambda_no_post_starts_that_could_outlast_the_invocation(store, redis_url, receiver):
+    runtime.install(Settings(redis_url=redis_url, notify_url=receiver.url), store)
+    put_counts(store, "checkout", SHIPS)
+    short = handler(dict(NOTIFY_EVENT), LambdaContext(3000))  # 3 s left: less than a POST's timeout and the margin
+    assert short == {"lamed-notify": {"ran": True, "sent": 0, "failed": 1}} and receiver.posts == []
+    assert handler(dict(NOTIFY_EVENT), LambdaContext(10_000))["lamed-notify"]["sent"] == 1

@@ -73,7 +73,7 @@ def make_handler(chalice_app: Callable[[], Callable]) -> Callable:
         if isinstance(event, dict) and event.get(NOTIFY_KEY) is True:
             from lamed.web.notify import scheduled_notify  # the dashboard and redis-py: never on the track path
 
-            return scheduled_notify()
+            return scheduled_notify(context)
         request_context = event.get("requestContext") if isinstance(event, dict) else None
         if request_context and request_context.get("resourcePath"):
             request_context["resourcePath"] = resource_path_for(request_context["resourcePath"])

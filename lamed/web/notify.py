@@ -47,6 +47,7 @@ log = logging.getLogger("lamed")
 
 POST_TIMEOUT_SECONDS = 5.0
 LOCK_SECONDS = 60  # a check holds the lock this long past its last POST
+LAMBDA_MARGIN_SECONDS = 1.0  # of the invocation's time, kept for recording and answering
 USER_AGENT = "lamed-notify"
 NO_NOTIFY_URL = "no notify_url set: set LAMED_NOTIFY_URL (or notify_url in the config)"
 
@@ -95,8 +96,17 @@ def post_json(url: str, body: bytes) -> int:
         return int(error.code)
 
 
-def check(store: Store, settings: Settings, post: Post = post_json, now: Optional[float] = None) -> Report:
-    """One check of every experiment of every namespace (see the module's doc)."""
+def check(
+    store: Store,
+    settings: Settings,
+    post: Post = post_json,
+    now: Optional[float] = None,
+    budget_seconds: Optional[float] = None,
+) -> Report:
+    """One check of every experiment of every namespace (see the module's doc).
+
+    With ``budget_seconds`` (a Lambda's remaining time), no POST starts that
+    could outlast it: those messages wait for the next check."""
     if not settings.notify_url:
         raise SettingsError(NO_NOTIFY_URL)
     token = secrets.token_hex(16)
@@ -105,13 +115,16 @@ def check(store: Store, settings: Settings, post: Post = post_json, now: Optiona
         if not store.client.set(keys.notify_lock, token, nx=True, ex=LOCK_SECONDS):
             return Report(False, [], [], [])
     try:
-        return _check_locked(store, settings, post, token, time.time() if now is None else now)
+        deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+        return _check_locked(store, settings, post, token, time.time() if now is None else now, deadline)
     finally:
         with store.trouble:
             store.client.eval(_RELEASE, 1, keys.notify_lock, token)
 
 
-def _check_locked(store: Store, settings: Settings, post: Post, token: str, now: float) -> Report:
+def _check_locked(
+    store: Store, settings: Settings, post: Post, token: str, now: float, deadline: Optional[float]
+) -> Report:
     sent: list[Change] = []
     failed: list[Change] = []
     recorded: list[Change] = []
@@ -119,6 +132,9 @@ def _check_locked(store: Store, settings: Settings, post: Post, token: str, now:
         if not change.worth_a_message:
             _record(store, change, now)
             recorded.append(change)
+            continue
+        if deadline is not None and time.monotonic() + POST_TIMEOUT_SECONDS > deadline:
+            failed.append(change)  # no time left for its POST: the next check sends it
             continue
         if not _still_ours(store, token):
             log.warning("notify: the check lost its lock; the next check sends the rest")
@@ -278,11 +294,14 @@ def start_notifier(settings: Settings) -> Optional[Notifier]:
     return Notifier(runtime.store, settings).start()
 
 
-def scheduled_notify() -> dict[str, Any]:
-    """The answer to the scheduled rule's invocation (:data:`NOTIFY_EVENT`) on Lambda."""
+def scheduled_notify(context: Any = None) -> dict[str, Any]:
+    """The answer to the scheduled rule's invocation (:data:`NOTIFY_EVENT`) on
+    Lambda; ``context`` (the invocation's) bounds the check by the time left."""
     from lamed.web import runtime
 
     if not runtime.settings().notify_url:
         return {NOTIFY_KEY: {"ran": False, "error": NO_NOTIFY_URL}}
-    report = check(runtime.store(), runtime.settings())
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    budget = remaining() / 1000.0 - LAMBDA_MARGIN_SECONDS if remaining else None
+    report = check(runtime.store(), runtime.settings(), budget_seconds=budget)
     return {NOTIFY_KEY: {"ran": report.ran, "sent": len(report.sent), "failed": len(report.failed)}}
