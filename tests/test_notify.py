@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import API_KEY
 from test_decisions import define, put_counts
-from test_serve_workers import SERVE, Served
+from test_serve_workers import SERVE, Served, _workers
 
 from lamed.core.settings import Settings
 from lamed.web import notify, runtime
@@ -195,7 +195,8 @@ def test_concurrent_checks_take_turns(store, redis_url):
     assert sorted(report.ran for report in reports) == [False, True] and len(slow.posts) == 1
 
 
-def test_two_serve_workers_send_each_message_once(redis_url, receiver):
+@pytest.mark.parametrize("notify_format", ["slack", "json"])
+def test_two_serve_workers_send_each_message_once(redis_url, receiver, notify_format):
     from lamed.store.redis_client import connect
 
     client = connect(redis_url, 2.0)
@@ -204,7 +205,7 @@ def test_two_serve_workers_send_each_message_once(redis_url, receiver):
     put_counts(store, "pricing", RUNNING)
     env = {
         **os.environ, "LAMED_REDIS_URL": redis_url, "LAMED_API_KEY": API_KEY,
-        "LAMED_NOTIFY_URL": receiver.url, "LAMED_NOTIFY_INTERVAL_SECONDS": "1",
+        "LAMED_NOTIFY_URL": receiver.url, "LAMED_NOTIFY_INTERVAL_SECONDS": "1", "LAMED_NOTIFY_FORMAT": notify_format,
     }  # fmt: skip
     served = Served(env, workers=2, serve=SERVE)
     try:
@@ -213,9 +214,16 @@ def test_two_serve_workers_send_each_message_once(redis_url, receiver):
         put_counts(store, "pricing", KEEPS)
         wait_for(lambda: len(receiver.posts) >= 2, "the messages")
         time.sleep(4)  # four more intervals: each worker had its turns
+        workers = _workers(served.process.pid, 2)
     finally:
         output = served.stop()
-    assert sorted(post["text"].split("*")[1] for post in receiver.posts) == ["checkout", "pricing"], output
+    if notify_format == "json":
+        assert sorted((post["experiment"], post["kind"]) for post in receiver.posts) == [
+            ("checkout", "ship"), ("pricing", "keep control"),
+        ], output  # fmt: skip
+    else:
+        assert sorted(post["text"].split("*")[1] for post in receiver.posts) == ["checkout", "pricing"], output
+    assert len(workers) == 2  # two processes, each checking every interval
     client.close()
     store.client.close()
 
@@ -257,6 +265,19 @@ def test_the_track_path_never_imports_notifications(redis_url):
     done = subprocess.run([sys.executable, "-c", TRACK_ONLY, json.dumps(event)], capture_output=True, text=True,
                           env=env, check=True)  # fmt: skip
     assert json.loads(done.stdout) == {"status": 200, "loaded": []}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"notify_format": "xml"}, {"notify_interval_seconds": 0}, {"notify_interval_seconds": 8 * 86400},
+     {"public_url": "ab.example"}],
+)  # fmt: skip
+def test_notify_settings_are_checked(values):
+    from lamed.core.errors import SettingsError
+    from lamed.core.settings import settings_from_mapping
+
+    with pytest.raises(SettingsError, match=next(iter(values))):
+        settings_from_mapping(values)
 
 
 @pytest.mark.parametrize(
