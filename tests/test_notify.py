@@ -333,3 +333,19 @@ def test_on_lambda_no_post_starts_that_could_outlast_the_invocation(store, redis
     short = handler(dict(NOTIFY_EVENT), LambdaContext(3000))  # 3 s left: less than a POST's timeout and the margin
     assert short == {"lamed-notify": {"ran": True, "sent": 0, "failed": 1}} and receiver.posts == []
     assert handler(dict(NOTIFY_EVENT), LambdaContext(10_000))["lamed-notify"]["sent"] == 1
+
+
+def test_the_slack_text_reads_well_for_every_change(store, redis_url):
+    put_counts(store, "split", {"A": (10_000, 500), "B": (11_000, 700)})  # a sample-ratio mismatch
+    settings = Settings(redis_url=redis_url)
+    (view,) = experiment_views(store, lambda ns, name: None, settings, NAMESPACE)
+    assert view.decision.kind == "check the traffic split"
+    texts = [
+        notify.slack_text(notify.Change(NAMESPACE, "split", previous, view), None)
+        for previous in (None, "keep running")
+    ]
+    assert texts[0] == texts[1] and texts[0].startswith("*split* (namespace shop) needs attention: Stop and check")
+    put_counts(store, "split", RUNNING)
+    (view,) = experiment_views(store, lambda ns, name: None, settings, NAMESPACE)
+    again = notify.slack_text(notify.Change(NAMESPACE, "split", "check the traffic split", view), None)
+    assert again.startswith("*split* (namespace shop) has a sound traffic split again: Keep running: about ")

@@ -37,7 +37,7 @@ from lamed.core.keys import notified_field, parse_definition_field
 from lamed.core.lifecycle import NOT_COUNTED_STATUSES
 from lamed.core.settings import JSON, Settings
 from lamed.dashboard.views import ExperimentView, experiment_path
-from lamed.stats.decision import CONCLUSIONS
+from lamed.stats.decision import CHECK_SPLIT, CONCLUSIONS
 from lamed.store.definitions import DefinitionStore
 from lamed.store.results import Store
 from lamed.web.decisions import experiment_views
@@ -224,10 +224,15 @@ def slack_text(change: Change, url: Optional[str]) -> str:
     """One line for a channel: what was decided, on which experiment, and a link."""
     name = f"*{slack_escape(change.experiment)}* (namespace {slack_escape(change.namespace)})"
     text = slack_escape(change.view.decision.text)
-    if change.kind in CONCLUSIONS:
+    previous = slack_escape(change.previous or "")
+    if change.kind == CHECK_SPLIT:
+        line = f"{name} needs attention: {text}"
+    elif change.kind in CONCLUSIONS:
         line = f"{name} is decided: {text}"
+    elif change.previous == CHECK_SPLIT:
+        line = f"{name} has a sound traffic split again: {text}"
     else:
-        line = f"{name} is no longer decided (it was “{slack_escape(change.previous or '')}”): {text}"
+        line = f"{name} is no longer decided (it was “{previous}”): {text}"
     return f"{line} <{slack_escape(url)}|Open the dashboard>" if url else line
 
 
