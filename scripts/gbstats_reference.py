@@ -9,6 +9,12 @@ read the table it writes:
     /tmp/gbstats-venv/bin/pip install gbstats==0.8.0
     /tmp/gbstats-venv/bin/python scripts/gbstats_reference.py
 
+The mean cases (``mean_cases``, issue 23) compare two value goals: gbstats'
+``SampleMeanStatistic(n, sum, sum_squares)`` arms with ``TwoSidedTTest``
+(fixed horizon) and ``SequentialTwoSidedTTest``, relative difference; their
+inputs are drawn here from seeded random revenue-like data and stored with
+the figures.
+
 Each case is one control/variant comparison of proportions: gbstats'
 ``SequentialTwoSidedTTest`` on two ``ProportionStatistic`` arms, relative
 difference. A case where gbstats reports an error (an arm without variance,
@@ -23,8 +29,10 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-from gbstats.frequentist.tests import SequentialConfig, SequentialTwoSidedTTest
-from gbstats.models.statistics import ProportionStatistic
+import random
+
+from gbstats.frequentist.tests import FrequentistConfig, SequentialConfig, SequentialTwoSidedTTest, TwoSidedTTest
+from gbstats.models.statistics import ProportionStatistic, SampleMeanStatistic
 
 OUTPUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "gbstats_reference.json"
 
@@ -72,6 +80,63 @@ def reference(cs: int, cn: int, vs: int, vn: int, alpha: float, tuning: float) -
     return {**case, "uplift": result.expected, "ci": [float(x) for x in result.ci], "p_value": float(result.p_value)}
 
 
+def revenue(seed: int, participants: int, rate: float, mean: float, refund_rate: float = 0.0) -> list:
+    """Per participant: 0 (no purchase) or one order's value, lognormal around
+    ``mean`` with cents, some of them refunds (negative)."""
+    draw = random.Random(seed)
+    values = []
+    for _ in range(participants):
+        if draw.random() >= rate:
+            values.append(0.0)
+            continue
+        value = round(draw.lognormvariate(0.0, 0.8) * mean, 2)
+        values.append(-value if draw.random() < refund_rate else value)
+    return values
+
+
+def arm_sums(values: list) -> list:
+    return [len(values), sum(values), sum(v * v for v in values)]
+
+
+# (control arm [n, sum, sum of squares], variant arm, alpha, tuning parameter, what the case is about)
+MEAN_CASES = [
+    (arm_sums(revenue(1, 1000, 0.05, 40.0)), arm_sums(revenue(2, 1000, 0.06, 42.0)), 0.05, 5000, "equal split"),
+    (arm_sums(revenue(3, 4000, 0.05, 40.0)), arm_sums(revenue(4, 1000, 0.05, 40.0)), 0.05, 5000, "unequal split"),
+    (arm_sums(revenue(5, 20000, 0.03, 25.0)), arm_sums(revenue(6, 20000, 0.036, 25.0)), 0.05, 5000, "larger"),
+    (arm_sums(revenue(7, 5000, 0.1, 60.0, 0.1)), arm_sums(revenue(8, 5000, 0.1, 55.0, 0.1)), 0.05, 5000, "refunds"),
+    (arm_sums(revenue(9, 3000, 0.02, 2e6)), arm_sums(revenue(10, 3000, 0.02, 2.4e6)), 0.05, 5000, "large values"),
+    (arm_sums(revenue(11, 12, 0.5, 30.0)), arm_sums(revenue(12, 9, 0.5, 30.0)), 0.05, 5000, "small samples"),
+    (arm_sums([0.0] * 50 + [10.0] * 3), arm_sums([0.0] * 40 + [12.5, 7.5, 20.0]), 0.05, 5000, "mostly zero values"),
+    (arm_sums([19.99] * 40 + [0.0] * 960), arm_sums([19.99] * 70 + [0.0] * 930), 0.05, 5000, "one price"),
+    (arm_sums(revenue(13, 100000, 0.02, 35.0)), arm_sums(revenue(14, 100000, 0.021, 35.0)), 0.05, 5000, "100k"),
+    (arm_sums(revenue(15, 2000, 0.08, 12.0)), arm_sums(revenue(16, 2100, 0.05, 12.0)), 0.05, 5000, "a worse variant"),
+    (arm_sums(revenue(17, 1000, 0.05, 40.0)), arm_sums(revenue(18, 1000, 0.06, 42.0)), 0.01, 5000, "alpha 0.01"),
+    (arm_sums(revenue(19, 1000, 0.05, 40.0)), arm_sums(revenue(20, 1000, 0.06, 42.0)), 0.10, 1000, "tuning 1000"),
+    (arm_sums(revenue(21, 50000, 0.2, 80.0)), arm_sums(revenue(22, 50000, 0.3, 80.0)), 0.05, 5000, "p near 0"),
+    (arm_sums(revenue(23, 800, 0.1, 50.0, 0.5)), arm_sums(revenue(24, 800, 0.1, 50.0, 0.5)), 0.05, 5000,
+     "mean near 0: refunds as many as sales"),
+    ([100, 0.0, 0.0], arm_sums(revenue(25, 100, 0.1, 10.0)), 0.05, 5000, "error: control without value"),
+    (arm_sums(revenue(26, 100, 0.1, 10.0)), [100, 0.0, 0.0], 0.05, 5000, "error: variant without variance"),
+    ([1, 5.0, 25.0], [1, 7.0, 49.0], 0.05, 5000, "error: one participant each"),
+]  # fmt: skip
+
+
+def mean_reference(control: list, variant: list, alpha: float, tuning: float, about: str) -> dict:
+    stats = [SampleMeanStatistic(n=n, sum=total, sum_squares=squares) for n, total, squares in (control, variant)]
+    fixed = TwoSidedTTest(*stats, FrequentistConfig(alpha=alpha, difference_type="relative")).compute_result()
+    sequential_config = SequentialConfig(alpha=alpha, sequential_tuning_parameter=tuning, difference_type="relative")
+    sequential = SequentialTwoSidedTTest(*stats, sequential_config).compute_result()
+    case = {"about": about, "control": control, "variant": variant, "alpha": alpha, "sequential_tuning_parameter": tuning}
+    if fixed.error_message or sequential.error_message:
+        return {**case, "error": fixed.error_message or sequential.error_message}
+    return {
+        **case,
+        "uplift": float(fixed.expected),
+        "fixed": {"ci": [float(x) for x in fixed.ci], "p_value": float(fixed.p_value)},
+        "sequential": {"ci": [float(x) for x in sequential.ci], "p_value": float(sequential.p_value)},
+    }
+
+
 def main() -> None:
     table = {
         "generator": "scripts/gbstats_reference.py",
@@ -81,12 +146,17 @@ def main() -> None:
         "python": sys.version.split()[0],
         "test": "gbstats.frequentist.tests.SequentialTwoSidedTTest, ProportionStatistic arms, relative difference",
         "cases": [reference(*case) for case in CASES],
+        "mean_test": "gbstats TwoSidedTTest and SequentialTwoSidedTTest, SampleMeanStatistic arms, relative difference",
+        "mean_cases": [mean_reference(*case) for case in MEAN_CASES],
     }
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     cases = ",\n  ".join(json.dumps(case) for case in table.pop("cases"))
+    mean_cases = ",\n  ".join(json.dumps(case) for case in table.pop("mean_cases"))
     header = json.dumps(table, indent=1)[:-2]  # one case per line keeps the diffs readable
-    OUTPUT.write_text(f'{header},\n "cases": [\n  {cases}\n ]\n}}\n', encoding="utf-8")
-    print(f"wrote {len(CASES)} cases from gbstats {table['gbstats']} to {OUTPUT}")
+    OUTPUT.write_text(
+        f'{header},\n "cases": [\n  {cases}\n ],\n "mean_cases": [\n  {mean_cases}\n ]\n}}\n', encoding="utf-8"
+    )
+    print(f"wrote {len(CASES)} + {len(MEAN_CASES)} cases from gbstats {table['gbstats']} to {OUTPUT}")
 
 
 if __name__ == "__main__":

@@ -278,7 +278,10 @@ def adjust_comparisons(goals: Sequence[GoalStats], plan: Plan = DEFAULT_PLAN) ->
             else row._replace(comparison=_with_adjusted(row.comparison, adjusted[(g, row.label)], plan))
             for row in goal.variants
         ]
-        result.append(_goal_stats(goal.control, rows, goal.srm, plan, goal.sample_size_per_variant))
+        restated = _goal_stats(goal.control, rows, goal.srm, plan, goal.sample_size_per_variant)
+        # _replace keeps the goal's own kind (a value goal: lamed.stats.means.ValueGoalStats).
+        result.append(goal._replace(variants=rows, decision_sample_per_variant=restated.decision_sample_per_variant,
+                                    days_remaining=restated.days_remaining))  # fmt: skip
     return result
 
 
