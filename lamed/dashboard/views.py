@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 from urllib.parse import quote, urlencode
 
 from lamed.core.definitions import Definition
-from lamed.core.events import PARTICIPATE
-from lamed.core.results import ExperimentCounts, experiment_detail, iso_day
+from lamed.core.events import PARTICIPATE, VALUE_UNIT
+from lamed.core.results import ExperimentCounts, experiment_detail, in_units, iso_day
 from lamed.core.settings import BENJAMINI_HOCHBERG, DEFAULTS, FIXED, HOLM, SEQUENTIAL, Settings
 from lamed.dashboard import charts
 from lamed.stats import decision as deciding
 from lamed.stats.frequentist import MIN_TRIALS
 from lamed.stats.inputs import DEFAULT_PLAN, Plan
+from lamed.stats.means import MIN_CONVERSIONS, MeanArm, ValueGoalStats, summarize_value_goal
 from lamed.stats.power import POWER
 from lamed.stats.sequential import MIN_SEQUENTIAL_OUTCOMES
 from lamed.stats.srm import SrmResult, sample_ratio_mismatch
@@ -44,13 +45,17 @@ TEST_NAMES = {SEQUENTIAL: "always-valid sequential test", FIXED: "fixed-horizon 
 CORRECTION_NAMES = {HOLM: "Holm–Bonferroni", BENJAMINI_HOCHBERG: "Benjamini–Hochberg"}
 
 
+CONVERSION, VALUE = "conversion", "value"  # what a goal's figures are about: its rate, or its value per participant
+
+
 @dataclass
 class GoalView:
     name: str
-    stats: Optional[GoalStats]  # None when the counts cannot be compared
+    stats: Optional[Union[GoalStats, ValueGoalStats]]  # None when the counts cannot be compared
     problem: Optional[str] = None
     rate_chart: str = ""
     daily_chart: str = ""
+    kind: str = CONVERSION
 
     @property
     def comparable(self) -> bool:
@@ -139,6 +144,15 @@ class ExperimentView:
         )
 
     @property
+    def conversion_goals(self) -> list:
+        return [goal for goal in self.goals if goal.kind == CONVERSION]
+
+    @property
+    def value_goals(self) -> list:
+        """Goals that carry a value: judged on value per participant (own table)."""
+        return [goal for goal in self.goals if goal.kind == VALUE]
+
+    @property
     def comparisons(self) -> int:
         """How many (variant, goal) comparisons the experiment has."""
         return sum(len(goal.stats.comparisons) for goal in self.goals if goal.stats)
@@ -168,7 +182,11 @@ def experiment_view(
     plan = plan_for(settings, definition.deciding_test if definition else None)
     view = ExperimentView(counts, control, trials, srm, expected, definition, plan)
     pace = recent_trials_per_day(counts)
-    goals = [_goal_view(counts, goal, control, trials, with_charts, plan, pace) for goal in counts.goals]
+    valued = set(counts.value_goals)
+    goals = [
+        (_value_goal_view if goal in valued else _goal_view)(counts, goal, control, trials, with_charts, plan, pace)
+        for goal in counts.goals
+    ]
     _adjust(goals, plan)
     view.goals = goals
     view.decisions = _decisions(view)
@@ -308,6 +326,51 @@ def _goal_view(
     return view
 
 
+def value_arms(counts: ExperimentCounts, goal: str, trials: dict, day: Optional[str] = None) -> list:
+    """(variant, MeanArm) of a value goal: participants, the sums in units, conversions."""
+    return [
+        (variant, MeanArm(
+            trials[variant] if day is None else counts.daily.get((day, PARTICIPATE, variant), 0),
+            in_units(counts.value_sum(goal, variant, day)),
+            counts.value_sum_of_squares(goal, variant, day) / VALUE_UNIT**2,
+            counts.count(goal, variant) if day is None else counts.daily.get((day, goal, variant), 0),
+        ))
+        for variant in counts.variants
+    ]  # fmt: skip
+
+
+def _value_goal_view(
+    counts: ExperimentCounts, goal: str, control: str, trials: dict, with_charts: bool, plan: Plan, pace: dict
+) -> GoalView:
+    """A goal with values, judged on value per participant (lamed.stats.means)."""
+    arms = value_arms(counts, goal, trials)
+    over = [label for label, arm in arms if arm.conversions > arm.n]
+    if over:
+        problem = f"more conversions than trials for {', '.join(over)}: were participations lost?"
+        return GoalView(goal, None, problem, kind=VALUE)
+    summary = summarize_value_goal(arms, control, confidence=1.0 - plan.alpha, plan=plan, trials_per_day=pace)
+    view = GoalView(goal, summary, kind=VALUE)
+    if with_charts:
+        view.daily_chart = charts.daily_chart(*value_per_day(counts, goal), f"Value per participant per day: {goal}")
+    return view
+
+
+def value_per_day(counts: ExperimentCounts, goal: str) -> tuple[list, list]:
+    """Days and, per variant, each day's value per participant (the day's sum
+    over the day's participants; 0 on a day without participants), rounded
+    to 6 decimals, as the chart and the JSON export show them."""
+    days = charts.day_range([iso_day(day) for day, _, _ in counts.daily])
+    raw_days = [day.replace("-", "") for day in days]
+    series = []
+    for variant in counts.variants:
+        points = []
+        for day in raw_days:
+            n = counts.daily.get((day, PARTICIPATE, variant), 0)
+            points.append(round(in_units(counts.value_sum(goal, variant, day)) / n, 6) if n else 0)
+        series.append((variant, points))
+    return days, series
+
+
 def _daily_chart(counts: ExperimentCounts, event: str, title: str) -> str:
     days = charts.day_range([iso_day(day) for day, _, _ in counts.daily])
     per_day = {(iso_day(day), variant): n for (day, ev, variant), n in counts.daily.items() if ev == event}
@@ -323,6 +386,9 @@ CSV_COLUMNS = (
     "sequential_uplift_low", "sequential_uplift_high", "adjusted_p_value", "deciding_test", "prob_beat_control",
     "prob_best", "enough_data", "significant", "sample_size_per_variant", "decision_sample_per_variant",
     "days_remaining", "srm_p_value", "primary_goal", "decision",
+    # value goals (issue 23): "value" rows; rate columns stay empty on them
+    "metric", "participants", "conversions", "total_value", "sum_of_squares", "value_per_participant", "value_low",
+    "value_high",
 )  # fmt: skip
 GOAL_FIGURES = ("deciding_test", "sample_size_per_variant", "decision_sample_per_variant", "days_remaining")
 
@@ -338,7 +404,22 @@ def export_json(view: ExperimentView) -> dict:
         "decisions": [line.to_dict() for line in view.decisions],
         "deciding_test": view.plan.deciding_test,
         "srm": {"chi2": view.srm.chi2, "p_value": view.srm.p_value, "mismatch": view.srm.mismatch},
-        "statistics": [_goal_export(goal) for goal in view.goals],
+        "statistics": [_goal_export(goal) for goal in view.conversion_goals],
+        "value_statistics": [_value_goal_export(view, goal) for goal in view.value_goals],
+    }
+
+
+def _value_goal_export(view: ExperimentView, goal: GoalView) -> dict:
+    """A value goal's figures (value per participant; a new key, so readers of
+    ``statistics`` see conversion goals as before) and its daily series."""
+    days, series = value_per_day(view.counts, goal.name)
+    return {
+        **_goal_export(goal),
+        "daily_value_per_participant": [
+            {"day": day, "variant": variant, "value_per_participant": points[index]}
+            for variant, points in series
+            for index, day in enumerate(days)
+        ],
     }
 
 
@@ -360,7 +441,10 @@ def export_csv(view: ExperimentView) -> str:
     writer.writerow(CSV_COLUMNS)
     for goal in view.goals:
         for row in goal.stats.variants if goal.stats else []:
-            values = {**row.to_dict(), "namespace": view.counts.namespace, "experiment": view.name}
+            values = dict.fromkeys(CSV_COLUMNS)
+            values.update(row.to_dict(), namespace=view.counts.namespace, experiment=view.name, metric=goal.kind)
+            if goal.kind == VALUE:
+                values.update(trials=row.participants, successes=row.conversions)
             values.update(goal=goal.name, variant=row.label, srm_p_value=view.srm.p_value)
             values.update(primary_goal=view.primary_goal, decision=view.decision_text)
             writer.writerow([_csv_cell(values[column]) for column in CSV_COLUMNS])
@@ -392,6 +476,13 @@ def action_path(root: str, action: str, **params: str) -> str:
 
 
 # -- formatting -----------------------------------------------------------------
+
+
+def amount(value: Optional[float]) -> str:
+    """A value, currency-neutral: thousands separated, 2 decimals (4 below 1)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{value:,.4f}" if abs(value) < 1 else f"{value:,.2f}"
 
 
 def percent(value: Optional[float], digits: int = 2) -> str:
@@ -447,6 +538,8 @@ def environment():
     env.globals.update(MIN_SEQUENTIAL_OUTCOMES=MIN_SEQUENTIAL_OUTCOMES, SEQUENTIAL=SEQUENTIAL)
     env.globals.update(TEST_NAMES=TEST_NAMES, CORRECTION_NAMES=CORRECTION_NAMES, POWER=POWER)
     env.globals.update(lifecycle=lifecycle, weight_shares=weight_shares)
+    env.filters.update(amount=amount)
+    env.globals.update(MIN_CONVERSIONS=MIN_CONVERSIONS)
     return env
 
 
