@@ -25,11 +25,10 @@ it undefined too.
 from __future__ import annotations
 
 import json
+import random
 import sys
 from importlib.metadata import version
 from pathlib import Path
-
-import random
 
 from gbstats.frequentist.tests import FrequentistConfig, SequentialConfig, SequentialTwoSidedTTest, TwoSidedTTest
 from gbstats.models.statistics import ProportionStatistic, SampleMeanStatistic
@@ -126,7 +125,8 @@ def mean_reference(control: list, variant: list, alpha: float, tuning: float, ab
     fixed = TwoSidedTTest(*stats, FrequentistConfig(alpha=alpha, difference_type="relative")).compute_result()
     sequential_config = SequentialConfig(alpha=alpha, sequential_tuning_parameter=tuning, difference_type="relative")
     sequential = SequentialTwoSidedTTest(*stats, sequential_config).compute_result()
-    case = {"about": about, "control": control, "variant": variant, "alpha": alpha, "sequential_tuning_parameter": tuning}
+    case = {"about": about, "control": control, "variant": variant, "alpha": alpha}
+    case["sequential_tuning_parameter"] = tuning
     if fixed.error_message or sequential.error_message:
         return {**case, "error": fixed.error_message or sequential.error_message}
     return {
