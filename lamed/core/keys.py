@@ -143,7 +143,6 @@ def value_fields(day: str, event: str, variant: str) -> tuple[bytes, bytes]:
     return _json([day, event, variant, VALUE_SUM]), _json([day, event, variant, VALUE_SQUARES])
 
 
-
 def parse_value_field(field: bytes) -> tuple[str, str, str, str]:
     """(day, event, variant, VALUE_SUM or VALUE_SQUARES) of a values hash field."""
     day, event, variant, kind = json.loads(field)
