@@ -281,3 +281,29 @@ def test_an_export_without_values_imports_as_before(mode_store):
     import_document(mode_store, document)
     counts = mode_store.experiment("ns", "old")
     assert counts.count("buy", "A") == 3 and counts.value_goals == []
+
+
+def test_an_event_over_a_limit_writes_no_value(redis_url):
+    """The key-space limits cover the values hash: its fields exist only for a
+    (goal, variant) the limits admitted."""
+    from lamed.core.errors import LimitExceeded
+
+    limited = open_store(Settings(redis_url=redis_url, max_goals_per_experiment=1))
+    assert limited.track(goal("u1", 5, name="buy")) == COUNTED
+    refused = limited.track(goal("u2", 7, name="upsell"))
+    assert isinstance(refused, LimitExceeded) and refused.setting == "max_goals_per_experiment"
+    counts = limited.experiment("ns", "shop")
+    assert counts.value_goals == ["buy"] and counts.value_sum("buy", "A") == 5 * VALUE_UNIT
+    limited.client.close()
+
+
+def test_the_lambda_handler_answers_a_bad_value_with_a_400_and_counts_a_good_one(store):
+    from app import handler
+    from lamed.web.gateway import proxy_event
+
+    base = {"experiment": "e", "variant": "A", "event": "buy", "uuid": "u1"}
+    bad = handler(proxy_event("GET", "/track", query={**base, "value": "1e10"}), None)
+    assert bad["statusCode"] == 400 and json.loads(bad["body"])["field"] == "value"
+    good = handler(proxy_event("GET", "/track", query={**base, "value": "12.34"}), None)
+    assert good["statusCode"] == 200 and json.loads(good["body"])["status"] == COUNTED
+    assert store.experiment("alephbet", "e").value_sum("buy", "A") == 12_340_000
