@@ -110,3 +110,25 @@ def test_the_page_shows_the_value_table_and_chart(client, cookie, fake_store):  
     assert 'data-kind="value"' in html and "Value per participant" in html
     assert "No goals yet" not in html
     assert html.count("<svg") == 2  # trials per day, value per participant per day
+
+
+def test_lamed_results_shows_a_value_goal(store, redis_url):
+    from click.testing import CliRunner
+
+    from lamed.cli.main import main
+
+    seed_values(store, "shop", {"control": (900, 0.09, 25.0), "B": (900, 0.2, 40.0)})
+    shown = CliRunner().invoke(main, ["results", "--experiment", "shop"], env={"LAMED_REDIS_URL": redis_url})
+    assert shown.exit_code == 0, shown.output
+    table = shown.output.split("decision:")[0].splitlines()
+    assert table[2].split() == [
+        "variant",
+        "participants",
+        "conversions",
+        "value/participant",
+        "uplift",
+        "(interval)",
+        "p",
+    ]
+    assert table[3].split()[:3] == ["B", "900", str(store.experiment("alephbet", "shop").count("purchase", "B"))]
+    assert "decision: Ship B: +" in shown.output

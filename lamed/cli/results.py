@@ -54,7 +54,7 @@ def results(namespace: Optional[str], name: Optional[str], as_json: bool, redis_
 
 def experiment_table(view: ExperimentView) -> str:
     """One experiment as text: a table per goal and the decision line."""
-    from lamed.dashboard.views import TEST_NAMES, percent
+    from lamed.dashboard.views import TEST_NAMES, VALUE, amount, percent
 
     status = f", {view.definition.status}" if view.definition else ""
     lines = [f"{view.name}  ({TEST_NAMES[view.plan.deciding_test]} decides{status})"]
@@ -63,6 +63,14 @@ def experiment_table(view: ExperimentView) -> str:
         lines.append(f"  goal {goal.name}" + (" (primary)" if primary else ""))
         if goal.stats is None:
             lines.append(f"    cannot compare: {goal.problem}")
+            continue
+        if goal.kind == VALUE:  # judged on value per participant (issue 23)
+            rows = [("variant", "participants", "conversions", "value/participant", "uplift (interval)", "p")]
+            for row in goal.stats.variants:
+                label = f"{row.label} (control)" if row.is_control else row.label
+                shown = (f"{row.participants:,}", f"{row.conversions:,}", amount(row.value_per_participant))
+                rows.append((label, *shown, *_comparison(row)))
+            lines.extend("    " + line for line in _aligned(rows))
             continue
         rows = [("variant", "trials", "conversions", "rate", "uplift (interval)", "p")]
         for row in goal.stats.variants:
