@@ -11,7 +11,9 @@ import click
 from lamed.cli.errors import settings_or_fail
 from lamed.cli.experiments import experiments
 from lamed.cli.keys import COMMANDS as KEYS_COMMANDS
+from lamed.cli.notify import notify
 from lamed.cli.ops import COMMANDS as OPS_COMMANDS
+from lamed.cli.results import results
 from lamed.cli.transfer import COMMANDS as TRANSFER_COMMANDS
 
 
@@ -45,7 +47,7 @@ def serve(host: str, port: int, workers: int) -> None:
     --workers N (about one per core) with your own Redis.
     """
     from lamed.cli.embedded import EmbeddedRedisError
-    from lamed.cli.serve import gunicorn_available, make_wsgi_server, prepare
+    from lamed.cli.serve import gunicorn_available, make_wsgi_server, prepare, start_notifier_in_worker
 
     settings = settings_or_fail()
     if workers > 1 and not gunicorn_available():
@@ -81,6 +83,7 @@ def serve(host: str, port: int, workers: int) -> None:
         _serve_with_gunicorn(services, host, port, workers)
         return
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    start_notifier_in_worker()  # the decisions' messages, if notify_url is set
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -138,5 +141,5 @@ def _redact(url: str) -> str:
     return f"{scheme}://***@{host}"
 
 
-for command in (experiments, *OPS_COMMANDS, *TRANSFER_COMMANDS, *KEYS_COMMANDS):
+for command in (experiments, results, notify, *OPS_COMMANDS, *TRANSFER_COMMANDS, *KEYS_COMMANDS):
     main.add_command(command)

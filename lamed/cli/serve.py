@@ -96,7 +96,15 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int = 4) -> di
         "graceful_timeout": 5,
         "keepalive": 5,
         "backlog": 1024,
+        "post_worker_init": start_notifier_in_worker,
     }
+
+
+def start_notifier_in_worker(worker: object = None) -> None:
+    """Each server process runs the notification check's timer (lamed.web.notify)."""
+    from lamed.web.notify import start_notifier
+
+    start_notifier(runtime.settings())
 
 
 def run_gunicorn(options: dict, wsgi_app: Optional[Callable] = None) -> None:

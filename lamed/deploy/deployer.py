@@ -19,7 +19,7 @@ from lamed.deploy.health import HealthCheck, check_from_inside
 from lamed.deploy.package import Bundle
 from lamed.deploy.plan import DeployPlan, describe_vpc
 from lamed.deploy.release import release
-from lamed.deploy.schedule import ensure_warmup_rule
+from lamed.deploy.schedule import ensure_notify_rule, ensure_warmup_rule
 from lamed.deploy.vpc import check_vpc
 
 Progress = Callable[[str], None]
@@ -62,5 +62,6 @@ def deploy(aws: Aws, plan: DeployPlan, bundle: Bundle, api_key: str, progress: P
     rule_arn = ensure_warmup_rule(aws, names, alias.arn)
     allow_invoke(aws, names, "lamed-warmup", "events.amazonaws.com", rule_arn)
     progress(f"warm-up rule {names.rule}: every 5 minutes")
+    progress(ensure_notify_rule(aws, plan, alias.arn))
     health = check_from_inside(aws, names, version)
     return Deployment(api_id, endpoint_url(api_id, plan.region), version, alias, health)

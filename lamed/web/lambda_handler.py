@@ -18,6 +18,9 @@ from lamed.web.replies import proxy_response
 from lamed.web.tracking import TRACK_METHODS, TRACK_PATH, track
 
 WARMUP_KEY = "lamed-warmup"
+# The scheduled notification check (lamed.web.notify): ``{"lamed-notify": true}``.
+NOTIFY_KEY = "lamed-notify"
+NOTIFY_EVENT = {NOTIFY_KEY: True}
 # A direct invocation (`lamed deploy`, `lamed status`) asking how Redis looks
 # from where the function runs: ``{"lamed-health": true}``.
 HEALTH_KEY = "lamed-health"
@@ -82,6 +85,10 @@ def make_handler(chalice_app: Callable[[], Callable]) -> Callable:
             return warm_answer()
         if is_health_check(event):
             return health_answer()
+        if isinstance(event, dict) and event.get(NOTIFY_KEY) is True:
+            from lamed.web.notify import scheduled_notify  # the dashboard and redis-py: never on the track path
+
+            return scheduled_notify(context)
         request_context = event.get("requestContext") if isinstance(event, dict) else None
         if request_context and request_context.get("resourcePath"):
             request_context["resourcePath"] = resource_path_for(request_context["resourcePath"])
