@@ -27,11 +27,11 @@ from collections.abc import Mapping, Sequence
 from statistics import NormalDist
 from typing import Any, NamedTuple
 
-from lamed.core.settings import SEQUENTIAL
+from lamed.core.settings import DEFAULTS, SEQUENTIAL
 from lamed.stats.frequentist import MIN_TRIALS
 from lamed.stats.inputs import DEFAULT_PLAN, Interval, Plan
-from lamed.stats.power import MAX_VISITORS, POWER, days_to_reach
-from lamed.stats.sequential import SequentialTest, half_width, sequential_rho
+from lamed.stats.power import POWER, days_to_reach, smallest_sample_within
+from lamed.stats.sequential import SequentialTest, confidence_sequence
 from lamed.stats.special import student_t_quantile, student_t_two_sided_p
 from lamed.stats.srm import SrmResult, sample_ratio_mismatch
 from lamed.stats.summary import Comparison, settled
@@ -97,7 +97,7 @@ def welch_dof(control: MeanArm, variant: MeanArm) -> float:
     return (a + b) ** 2 / (b**2 / (variant.n - 1) + a**2 / (control.n - 1))
 
 
-def mean_t_test(control: MeanArm, variant: MeanArm, alpha: float = 0.05) -> MeanTest | None:
+def mean_t_test(control: MeanArm, variant: MeanArm, alpha: float = DEFAULTS.alpha) -> MeanTest | None:
     """gbstats' TwoSidedTTest, relative: the point, the 1 - alpha interval
     point ± t_{1-alpha/2, dof} * sd, and the p-value 2 (1 - T_dof(|t|))."""
     delta = relative_mean_delta(control, variant)
@@ -112,20 +112,17 @@ def mean_t_test(control: MeanArm, variant: MeanArm, alpha: float = 0.05) -> Mean
 
 
 def sequential_mean_test(
-    control: MeanArm, variant: MeanArm, alpha: float = 0.05, tuning: float = 5000
+    control: MeanArm,
+    variant: MeanArm,
+    alpha: float = DEFAULTS.alpha,
+    tuning: float = DEFAULTS.sequential_tuning_parameter,
 ) -> SequentialTest | None:
     """gbstats' SequentialTwoSidedTTest on two means, relative: as
     :func:`lamed.stats.sequential.sequential_test`, on the means' variance."""
     delta = relative_mean_delta(control, variant)
     if delta is None:
         return None
-    total_n = control.n + variant.n
-    rho = sequential_rho(alpha, tuning)
-    spread = total_n * rho**2 + 1.0
-    log_evalue = rho**2 * (delta.point**2 * total_n / delta.variance) / (2.0 * spread) - 0.5 * math.log(spread)
-    p_value = min(1.0, math.exp(-log_evalue)) if log_evalue > -700 else 1.0
-    half = half_width(delta.variance * total_n, total_n, alpha, rho)
-    return SequentialTest(p_value, delta.point - half, delta.point + half)
+    return confidence_sequence(delta.point, delta.variance, control.n + variant.n, alpha, tuning)
 
 
 def mean_interval(arm: MeanArm, confidence: float = 0.95) -> Interval | None:
@@ -143,7 +140,7 @@ def mean_enough_data(control: MeanArm, variant: MeanArm) -> bool:
 
 
 def mean_sample_size_per_variant(
-    control: MeanArm, mde: float = 0.10, alpha: float = 0.05, power: float = POWER
+    control: MeanArm, mde: float = DEFAULTS.mde, alpha: float = DEFAULTS.alpha, power: float = POWER
 ) -> float | None:
     """Participants per variant for the fixed-horizon test to detect the
     relative effect ``mde`` on the control's mean with ``power``, at the
@@ -156,7 +153,11 @@ def mean_sample_size_per_variant(
 
 
 def sequential_mean_decision_sample(
-    control: MeanArm, variant: MeanArm, mde: float = 0.10, alpha: float = 0.05, tuning: float = 5000
+    control: MeanArm,
+    variant: MeanArm,
+    mde: float = DEFAULTS.mde,
+    alpha: float = DEFAULTS.alpha,
+    tuning: float = DEFAULTS.sequential_tuning_parameter,
 ) -> int | None:
     """Smallest n per variant (equal arms, at the observed means and
     variances) at which the confidence sequence's half-width on the relative
@@ -165,20 +166,7 @@ def sequential_mean_decision_sample(
         return None
     mc, mv = control.mean, variant.mean
     unit_variance = variant.variance / mc**2 + control.variance * mv**2 / mc**4  # times n, n per arm
-    rho = sequential_rho(alpha, tuning)
-
-    def narrow_enough(n: int) -> bool:
-        return half_width(unit_variance * 2.0, 2.0 * n, alpha, rho) <= mde
-
-    low, high = 0, 1
-    while not narrow_enough(high):
-        low, high = high, high * 2
-        if high > MAX_VISITORS:
-            return None
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if narrow_enough(middle) else (middle, high)
-    return high
+    return smallest_sample_within(unit_variance, mde, alpha, tuning)
 
 
 def probability_mean_beats(control: MeanArm, variant: MeanArm) -> float | None:

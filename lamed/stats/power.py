@@ -38,6 +38,13 @@ def sequential_decision_sample(
         variant_rate * (1.0 - variant_rate) / control_rate**2
         + control_rate * (1.0 - control_rate) * variant_rate**2 / control_rate**4
     )  # the variance of the relative uplift times n, with n visitors in each arm
+    return smallest_sample_within(unit_variance, mde, alpha, tuning)
+
+
+def smallest_sample_within(unit_variance: float, mde: float, alpha: float, tuning: float) -> int | None:
+    """Smallest n per arm (equal arms) at which the confidence sequence's
+    half-width is at most ``mde``, for an estimate whose variance is
+    ``unit_variance`` / n; None beyond MAX_VISITORS."""
     rho = sequential_rho(alpha, tuning)
 
     def narrow_enough(n: int) -> bool:

@@ -82,8 +82,13 @@ def sequential_test(
     delta = relative_delta(control_s, control_n, variant_s, variant_n)
     if delta is None:
         return None
-    point, variance = delta
-    total_n = control_n + variant_n
+    return confidence_sequence(delta.point, delta.variance, control_n + variant_n, alpha, tuning)
+
+
+def confidence_sequence(point: float, variance: float, total_n: int, alpha: float, tuning: float) -> SequentialTest:
+    """The always-valid p-value (eq. 155) and interval (eq. 9) of an estimate
+    with this delta-method variance after ``total_n`` observations: rates'
+    and means' (lamed.stats.means) alike."""
     rho = sequential_rho(alpha, tuning)
     spread = total_n * rho**2 + 1.0
     log_evalue = rho**2 * (point**2 * total_n / variance) / (2.0 * spread) - 0.5 * math.log(spread)
