@@ -242,14 +242,12 @@ def compare_means(control: MeanArm, variant: MeanArm, plan: Plan, pace: tuple[fl
     fixed = mean_t_test(control, variant, plan.alpha)
     sequential = sequential_mean_test(control, variant, plan.alpha, plan.tuning)
     enough = mean_enough_data(control, variant)
-    deciding = sequential.p_value if plan.deciding_test == SEQUENTIAL and sequential else None
-    if plan.deciding_test != SEQUENTIAL:
-        deciding = fixed.p_value if fixed else None
+    decision_sample: float | None
     if plan.deciding_test == SEQUENTIAL:
-        decision_sample: float | None = sequential_mean_decision_sample(
-            control, variant, plan.mde, plan.alpha, plan.tuning
-        )
+        deciding = sequential.p_value if sequential else None
+        decision_sample = sequential_mean_decision_sample(control, variant, plan.mde, plan.alpha, plan.tuning)
     else:
+        deciding = fixed.p_value if fixed else None
         decision_sample = mean_sample_size_per_variant(control, plan.mde, plan.alpha)
     return Comparison(
         uplift=(variant.mean - control.mean) / control.mean if control.mean else None,
