@@ -119,3 +119,16 @@ def test_a_value_goal_summary_decides_like_any_goal():
     decision = decide(adjusted, False, plan, "revenue")
     assert decision.kind == SHIP and decision.variant == "B"
     assert adjusted.variants[0].value_per_participant == pytest.approx(sum(control_values) / 40000)
+
+
+def test_the_fixed_horizon_test_decides_a_value_goal_when_planned():
+    case = next(case for case in MEAN_CASES if case["about"] == "a worse variant")
+    control, variant = MeanArm(*case["control"], 200), MeanArm(*case["variant"], 150)
+    plan = Plan(deciding_test="fixed")
+    goal = summarize_value_goal([("control", control), ("B", variant)], "control", plan=plan)
+    comparison = goal.variants[1].comparison
+    assert comparison.deciding_test == "fixed"
+    assert comparison.adjusted_p_value == pytest.approx(case["fixed"]["p_value"], **GBSTATS)
+    assert comparison.deciding_interval == pytest.approx(case["fixed"]["ci"], **GBSTATS)
+    assert comparison.significant and comparison.uplift < 0
+    assert comparison.decision_sample_per_variant == mean_sample_size_per_variant(control, plan.mde, plan.alpha)
