@@ -201,7 +201,7 @@ def write_through_every_path(settings: Settings) -> None:
     store = runtime.build_store(settings)
     runtime.install(settings, store)
     headers = {"x-api-key": settings.api_key or "", "content-type": "application/json"}
-    batch = [{"experiment": f"e{n}", "variant": "A", "event": "buy", "uuid": "u"} for n in range(5)]
+    batch = [{"experiment": f"e{n}", "variant": "A", "event": "buy", "uuid": "u", "value": 9.99} for n in range(5)]
     with Client(app) as client:
         assert client.http.get("/track?experiment=exp&variant=A&event=participate&uuid=u").status_code == 200
         answer = client.http.post("/track", body=json.dumps(batch), headers=headers)

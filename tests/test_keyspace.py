@@ -16,3 +16,4 @@ def test_every_key_is_under_the_prefix(redis_server, redis_url, prefix):
     assert len(found) > 10  # flags, counters, registries, definitions were written
     assert [key for key in found if not key.startswith(prefix.encode())] == []
     assert any(key.startswith(prefix.encode() + b"{") and b":counts:" not in key for key in found)  # flags
+    assert any(key.startswith(prefix.encode() + b"{") and b":values:" in key for key in found)  # goals' values
