@@ -326,14 +326,14 @@ def _goal_view(
     return view
 
 
-def value_arms(counts: ExperimentCounts, goal: str, trials: dict, day: Optional[str] = None) -> list:
+def value_arms(counts: ExperimentCounts, goal: str, trials: dict) -> list:
     """(variant, MeanArm) of a value goal: participants, the sums in units, conversions."""
     return [
         (variant, MeanArm(
-            trials[variant] if day is None else counts.daily.get((day, PARTICIPATE, variant), 0),
-            in_units(counts.value_sum(goal, variant, day)),
-            counts.value_sum_of_squares(goal, variant, day) / VALUE_UNIT**2,
-            counts.count(goal, variant) if day is None else counts.daily.get((day, goal, variant), 0),
+            trials[variant],
+            in_units(counts.value_sum(goal, variant)),
+            counts.value_sum_of_squares(goal, variant) / VALUE_UNIT**2,
+            counts.count(goal, variant),
         ))
         for variant in counts.variants
     ]  # fmt: skip
