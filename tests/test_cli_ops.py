@@ -176,7 +176,8 @@ def test_preflight_passes_when_all_is_ready(config_path, moto, home, redis_url):
     configured(config_path, redis_url)
     done = run(config_path, "preflight", env=aws_environment(moto.url, str(home)))
     assert done.returncode == 0, done.stdout
-    assert [line.split()[0] for line in done.stdout.splitlines()] == ["PASS"] * 5 + ["WARN"], done.stdout
+    assert [line.split()[0] for line in done.stdout.splitlines()] == ["PASS"] * 6 + ["WARN"], done.stdout
+    assert "HINCRBYFLOAT keeps 64 bits" in done.stdout.splitlines()[-2]  # x86-64's long double (issue 23)
     assert "maxmemory is 0" in done.stdout.splitlines()[-1]  # the test redis-server has no limit
     assert redis.Redis.from_url(redis_url).dbsize() == 0  # the probe cleans up after itself
 

@@ -39,6 +39,9 @@ experiment's Redis Cluster hash tag (see :func:`hash_tag`).
     process's definitions snapshot; no hash tag is needed.
 ``Ppreflight``
     Written, read back and deleted by ``lamed preflight`` (expires in 60 s).
+``Ppreflight-sums``
+    A hash ``lamed preflight`` adds two numbers in with HINCRBYFLOAT, to see
+    how precisely Redis keeps sums of squares; deleted at once (expires in 60 s).
 ``Pnotified``
     Hash of the last decision notified per experiment. Field
     ``["namespace","experiment"]`` (JSON), value ``{"kind": ..., "decision":
@@ -173,7 +176,8 @@ class KeySchema:
     """Lamed's keys under one prefix (see the module's doc)."""
 
     __slots__ = (
-        "prefix", "namespaces", "experiment_index", "definitions", "preflight", "notified", "notify_lock", "notify_due",
+        "prefix", "namespaces", "experiment_index", "definitions", "preflight", "preflight_sums", "notified",
+        "notify_lock", "notify_due",
     )  # fmt: skip
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
@@ -182,6 +186,7 @@ class KeySchema:
         self.experiment_index = self.prefix + b"experiment-index"
         self.definitions = self.prefix + b"definitions"
         self.preflight = self.prefix + b"preflight"
+        self.preflight_sums = self.prefix + b"preflight-sums"
         self.notified = self.prefix + b"notified"
         self.notify_lock = self.prefix + b"notify-lock"
         self.notify_due = self.prefix + b"notify-due"
