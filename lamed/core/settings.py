@@ -88,9 +88,11 @@ _OPTIONAL_LISTS = ("vpc_subnet_ids", "vpc_security_group_ids")
 _KINDS = {name: type(Settings._field_defaults[name]) for name in _CONFIGURABLE}
 _KINDS.update((name, tuple) for name in _OPTIONAL_LISTS)
 ARCHITECTURES = ("x86_64", "arm64")
+NEW_FUNCTION_ARCHITECTURE = "arm64"  # when architecture is unset: about 20% cheaper per GB-second
 TRACK_ENDPOINTS = ("function_url", "rest_api")
 # The retention periods CloudWatch Logs accepts, in days.
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
+LOG_RETENTION_DAYS_YEARS = (1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 
 DEFAULTS = Settings()
@@ -249,8 +251,8 @@ def _validate_deployment(settings: Settings, source: str) -> None:
         raise SettingsError(f"{source}: track_endpoint must be function_url (the default) or rest_api")
     if not 0 <= settings.reserved_concurrency <= 100_000:
         raise SettingsError(f"{source}: reserved_concurrency must be between 0 (none) and 100000")
-    if settings.log_retention_days not in LOG_RETENTION_DAYS:
-        allowed = ", ".join(map(str, LOG_RETENTION_DAYS))
+    if settings.log_retention_days not in LOG_RETENTION_DAYS + LOG_RETENTION_DAYS_YEARS:
+        allowed = ", ".join(map(str, LOG_RETENTION_DAYS + LOG_RETENTION_DAYS_YEARS))
         raise SettingsError(f"{source}: log_retention_days must be one of {allowed}")
 
 
