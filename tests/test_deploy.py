@@ -462,22 +462,22 @@ def test_logging_concurrency_and_retention_are_set_idempotently(aws, calls):
     plan = deployed("--dry-run")
     assert "logging: LogFormat JSON, ApplicationLogLevel WARN, SystemLogLevel WARN" in plan
     assert "log group /aws/lambda/lamed kept 30 days" in plan
-    assert "reserved concurrency 10: at most 10 requests at a time" in plan
+    assert "reserved concurrency 5: at most 5 requests at a time" in plan
     output = deployed()
     (created,) = calls.made("CreateFunction")
     assert created["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "WARN"}
     lambda_ = aws.client("lambda")
-    assert lambda_.get_function_concurrency(FunctionName="lamed")["ReservedConcurrentExecutions"] == 10
+    assert lambda_.get_function_concurrency(FunctionName="lamed")["ReservedConcurrentExecutions"] == 5
     (group,) = aws.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/lamed")["logGroups"]
     assert group["retentionInDays"] == 30
-    assert "reserved concurrency 10: set" in output and "30 days retention, set" in output
+    assert "reserved concurrency 5: set" in output and "30 days retention, set" in output
 
     again = deployed()
-    assert "reserved concurrency 10: unchanged" in again and "30 days retention, unchanged" in again
+    assert "reserved concurrency 5: unchanged" in again and "30 days retention, unchanged" in again
 
     lamed("configure", "--reserved-concurrency", "0", "--log-retention-days", "7")
     changed = deployed()
-    assert "reserved concurrency: removed (was 10" in changed and "7 days retention, set" in changed
+    assert "reserved concurrency: removed (was 5" in changed and "7 days retention, set" in changed
     assert "ReservedConcurrentExecutions" not in lambda_.get_function_concurrency(FunctionName="lamed")
     bad = lamed("configure", "--log-retention-days", "8")
     assert bad.exit_code != 0 and "log_retention_days must be one of" in bad.output
@@ -486,7 +486,7 @@ def test_logging_concurrency_and_retention_are_set_idempotently(aws, calls):
 def test_an_account_without_room_for_the_reservation_deploys_and_says_so(monkeypatch, tmp_path, redis_url, calls):
     """Lambda keeps part of an account's concurrency unreserved (moto: 100 of
     its quota); an account at its limit cannot reserve any."""
-    monkeypatch.setenv("MOTO_LAMBDA_CONCURRENCY_QUOTA", "105")
+    monkeypatch.setenv("MOTO_LAMBDA_CONCURRENCY_QUOTA", "104")
     server = MotoServer()
     try:
         for name, value in aws_environment(server.url, str(tmp_path)).items():
@@ -495,7 +495,7 @@ def test_an_account_without_room_for_the_reservation_deploys_and_says_so(monkeyp
         server.queue_lambda_answers(health_answer(redis_url))
         result = lamed("deploy")
         assert result.exit_code == 0, result.output
-        assert "reserved concurrency 10: NOT SET, the account's concurrency limit leaves no room" in result.output
+        assert "reserved concurrency 5: NOT SET, the account's concurrency limit leaves no room" in result.output
     finally:
         server.stop()
 

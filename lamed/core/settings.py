@@ -73,7 +73,7 @@ class Settings(NamedTuple):
     track_endpoint: str = "function_url"
     # The function's reserved concurrency, the bound on what reaches the
     # function and Redis through the function URL (0: none; docs/deploy.md).
-    reserved_concurrency: int = 10
+    reserved_concurrency: int = 5
     log_retention_days: int = 30  # the function's CloudWatch log group
     extra: Mapping[str, object] = MappingProxyType({})
 
