@@ -208,11 +208,11 @@ def _remember_endpoint(endpoint: str) -> None:
         write_config_file(path, {**values, "api_url": endpoint})
 
 
-def _snippet_text(settings: Any, endpoint: str, script_src: Optional[str]) -> str:
+def _snippet_text(settings: Any, endpoint: str, script_src: Optional[str], batch: bool = False) -> str:
     from lamed.dashboard.snippet import DEFAULT_SCRIPT_SRC, alephbet_snippet
 
     url = _track_url(endpoint, settings.track_paths)
-    return alephbet_snippet(url, settings.namespace, script_src or DEFAULT_SCRIPT_SRC)
+    return alephbet_snippet(url, settings.namespace, script_src or DEFAULT_SCRIPT_SRC, batch)
 
 
 def _track_url(endpoint: str, track_paths: Sequence[str]) -> str:
@@ -226,8 +226,9 @@ def _track_url(endpoint: str, track_paths: Sequence[str]) -> str:
 @click.option("--url", help="Base URL of a server (e.g. from `lamed serve`) instead of the AWS deployment.")
 @click.option("--script-src", help="Where your page loads alephbet.min.js from.")
 @click.option("--experiment", help="Build the experiment from its definition (`lamed experiments`).")
+@click.option("--batch", is_flag=True, help="Send events in batches (the batching adapter, inline): fewer requests.")
 @operator_errors
-def snippet(url: Optional[str], script_src: Optional[str], experiment: Optional[str]) -> None:
+def snippet(url: Optional[str], script_src: Optional[str], experiment: Optional[str], batch: bool) -> None:
     """Print the Alephbet snippet for the current deployment."""
     settings = load_settings()
     endpoint = url or _deployed_track_base(settings)
@@ -239,7 +240,7 @@ def snippet(url: Optional[str], script_src: Optional[str], experiment: Optional[
 
         click.echo(definition_snippet(experiment, _track_url(endpoint, settings.track_paths)))
         return
-    click.echo(_snippet_text(settings, endpoint, script_src))
+    click.echo(_snippet_text(settings, endpoint, script_src, batch))
 
 
 def _deployed_track_base(settings: Any) -> str:
