@@ -1,5 +1,8 @@
 """The Lambda entry point (``app.handler``): ``/track`` answered without
 Chalice or redis-py, everything else by the Chalice app, built on first use.
+/track comes as the REST API's events or as the function URL's (payload
+format 2.0, read by :mod:`lamed.web.payload`), both answered by one call of
+:func:`lamed.web.tracking.track`; the function URL serves nothing else.
 
 A cold start on the track path therefore imports only the standard library's
 ``json``, ``socket`` and ``typing`` besides Lamed's own small modules; the first request
