@@ -18,6 +18,10 @@ setup(
         "jinja2>=3.1",
         "click>=8.1",
         "boto3>=1.28",  # lamed deploy only: never in the Lambda bundle
+        # lamed serve: waitress reads whole requests before a thread sees them;
+        # gunicorn's master runs --workers N of it (lamed.cli.serve).
+        "waitress>=3.0",
+        "gunicorn>=23",
     ],
     extras_require={
         "test": [
@@ -32,9 +36,8 @@ setup(
             "mypy",
             "scipy",
             "statsmodels",
-            "gunicorn",
         ],
-        "server": ["gunicorn"],
+        "server": [],  # kept so `pip install 'lamed[server]'` still works: serving needs nothing extra
     },
     entry_points={"console_scripts": ["lamed=lamed.cli.main:main"]},
 )

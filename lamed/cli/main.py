@@ -34,7 +34,7 @@ def fail(message: str) -> NoReturn:
     default=1,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="Processes; more than 1 runs gunicorn (pip install 'lamed[server]'), 1 a threaded server.",
+    help="Processes (more than 1: under gunicorn's master), each reading requests with waitress.",
 )
 def serve(host: str, port: int, workers: int) -> None:
     """Run the Lamed API locally.
@@ -45,12 +45,9 @@ def serve(host: str, port: int, workers: int) -> None:
     --workers N (about one per core) with your own Redis.
     """
     from lamed.cli.embedded import EmbeddedRedisError
-    from lamed.cli.serve import gunicorn_available, make_wsgi_server, prepare
+    from lamed.cli.serve import make_wsgi_server, prepare
 
     settings = settings_or_fail()
-    if workers > 1 and not gunicorn_available():
-        click.echo("gunicorn is not installed (pip install 'lamed[server]'): serving with one threaded process")
-        workers = 1
     try:
         services = prepare(settings)
     except EmbeddedRedisError as error:
