@@ -9,7 +9,6 @@ setup(
     # it is installed as a data-only package next to it.
     packages=find_namespace_packages(include=["lamed", "lamed.*", "dashboard_templates", "dashboard_templates.*"]),
     package_data={"dashboard_templates": ["*.html", "static/*"]},
-    py_modules=["app"],
     install_requires=[
         "chalice>=1.30",
         "redis>=5.0",

@@ -5,7 +5,7 @@ A cold start on the track path therefore imports only the standard library's
 ``json``, ``socket`` and ``typing`` besides Lamed's own small modules; the first request
 for results, the dashboard or definitions pays for Chalice and redis-py once.
 Both paths give the same answers (the Chalice route calls the same
-:func:`lamed.web.tracking.track`); the tests compare them.
+:func:`lamed.web.tracking.track_http`); the tests compare them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from lamed.core.errors import SettingsError
 from lamed.web import runtime
 from lamed.web.replies import proxy_response
-from lamed.web.tracking import TRACK_METHODS, TRACK_PATH, track
+from lamed.web.tracking import TRACK_METHODS, TRACK_PATH, track_http
 
 WARMUP_KEY = "lamed-warmup"
 # A direct invocation (`lamed deploy`, `lamed status`) asking how Redis looks
@@ -82,9 +82,7 @@ def track_event(method: str, event: dict) -> dict:
     """/track from an API Gateway proxy event to its proxy response."""
     try:
         query = {name: values[-1] for name, values in (event.get("multiValueQueryStringParameters") or {}).items()}
-        headers = event.get("headers") or {}
-        content_type = next((value for name, value in headers.items() if name.lower() == "content-type"), None)
-        return proxy_response(track(method, query, _body(event), content_type))
+        return proxy_response(track_http(method, query, event.get("headers") or {}, _body(event)))
     except Exception:
         import logging  # only on a bug: 7 ms of import nobody else should pay
 
