@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -68,9 +69,25 @@ def waitress_settings(threads: int = THREADS) -> dict:
 
 
 class _TimedParser(HTTPRequestParser):
+    """waitress's parser, noting when a request began; it reads raw bytes
+    over 0x7F in the request target as their percent-encoding, as a browser
+    sends them (waitress alone refuses them: "Bad URI"), so raw UTF-8 in a
+    query is UTF-8 and anything else the app's 400."""
+
     def __init__(self, adj: Adjustments) -> None:
         super().__init__(adj)
         self.started = time.monotonic()
+
+    def parse_header(self, header_plus: bytes) -> None:
+        first_line, separator, rest = header_plus.partition(b"\r\n")
+        super().parse_header(_NOT_ASCII.sub(_percent_encoded, first_line) + separator + rest)
+
+
+_NOT_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def _percent_encoded(match: re.Match) -> bytes:
+    return b"%%%02X" % match.group()[0]
 
 
 class _Channel(HTTPChannel):
