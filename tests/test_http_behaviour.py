@@ -33,7 +33,9 @@ def _chunked(body: bytes) -> bytes:
 
 
 def _get(target: bytes, *headers: bytes, method: bytes = b"GET") -> bytes:
-    return method + b" " + target + b" HTTP/1.1\r\nHost: localhost\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n"
+    return (
+        method + b" " + target + b" HTTP/1.1\r\nHost: localhost\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n"
+    )
 
 
 def _post(body: bytes, *headers: bytes) -> bytes:
@@ -70,7 +72,8 @@ TABLE = [
     ("HEAD /track", _get(TRACK + b"h1", method=b"HEAD"), 200, b"", {"access-control-allow-origin": "*"}),
     ("HEAD /openapi.json", _get(b"/openapi.json", method=b"HEAD"), 200, b"", {}),
     ("a trailing slash", _get(b"/dashboard/"), 308, b"", {"location": "/dashboard"}),
-    ("a trailing slash and a query", _get(b"/dashboard/?namespace=n"), 308, b"", {"location": "/dashboard?namespace=n"}),
+    ("a trailing slash and a query", _get(b"/dashboard/?namespace=n"), 308, b"",
+     {"location": "/dashboard?namespace=n"}),
     ("two trailing slashes", _get(b"/dashboard//"), 308, b"", {"location": "/dashboard"}),
     ("//host/", _get(b"//evil.example/"), 404, {"field": "path"}, {}),
     ("//host/ with a path", _get(b"//evil.example/dashboard/"), 404, {"field": "path"}, {}),

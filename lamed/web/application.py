@@ -53,7 +53,7 @@ def create_app() -> LamedChalice:
 
 
 def mark_api_key_routes(app: Chalice) -> None:
-    """"Needs the API key" as data on each route, in Chalice's own field
+    """ "Needs the API key" as data on each route, in Chalice's own field
     (``RouteEntry.api_key_required``), from the ``requires_api_key`` check
     its view carries: what OpenAPI documents and ``lamed deploy`` puts
     behind API Gateway's key."""
