@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 
 import pytest
 import redis
@@ -147,3 +148,18 @@ def test_head_has_the_headers_of_get(both_servers):
         head = _exchange(server.port, _get(b"/health", method=b"HEAD"))
         assert head[0] == get[0] and head[2] == b""
         assert head[1]["content-length"] == get[1]["content-length"] == str(len(get[2]))
+
+
+def test_wrong_logins_are_throttled_across_workers(both_servers):
+    """The count is in Redis: ten wrong keys spread over two worker
+    processes, then the eleventh is a 429 whichever worker answers."""
+    workers = both_servers[1]
+    if time.time() % 60 > 50:  # the window would end mid-test: start in the next one
+        time.sleep(61 - time.time() % 60)
+    wrong = b"key=wrong-key-wrong-key-123&next="
+    login = _post(wrong, b"Content-Type: application/x-www-form-urlencoded", b"Content-Length: %d" % len(wrong))
+    login = login.replace(b"POST /track", b"POST /dashboard/login", 1)
+    statuses = [_exchange(workers.port, login)[0] for _ in range(10)]
+    assert statuses == [403] * 10
+    status, headers, _ = _exchange(workers.port, login)
+    assert status == 429 and 0 < int(headers["retry-after"]) <= 60

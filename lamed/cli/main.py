@@ -67,8 +67,10 @@ def serve(host: str, port: int, workers: int) -> None:
         )
     else:
         click.echo(f"Redis: {_redact(services.settings.redis_url)}")
-    note = " (generated for this run; set LAMED_API_KEY to keep one)" if services.generated_api_key else ""
-    click.echo(f"API key: {services.settings.api_key}{note}")
+    if services.generated_api_key:  # shown once, since nobody else knows it; a configured key never is
+        click.echo(f"API key: {services.settings.api_key} (generated for this run; set LAMED_API_KEY to keep one)")
+    else:
+        click.echo("API key: the configured one (LAMED_API_KEY or `lamed configure`; not shown)")
     click.echo(f"Track URL: {url}/track")
     click.echo(
         f"Lamed is serving on {url} (Ctrl-C to stop)",
