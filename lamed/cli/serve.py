@@ -35,7 +35,7 @@ from lamed.core.events import MAX_BODY_BYTES
 from lamed.core.settings import Settings
 from lamed.web import runtime
 
-THREADS = 4  # per process: requests arrive whole, so threads wait only on Redis
+THREADS = 8  # per process: requests arrive whole, so threads wait only on Redis (or the timeout of a stalled one)
 REQUEST_DEADLINE_SECONDS = 10  # from a request's first byte to its last, however it dribbles
 IDLE_SECONDS = 15  # a kept-alive connection with no request in progress
 MAX_CONNECTIONS = 1000  # per process; more wait in the listen backlog
