@@ -4,7 +4,7 @@ handler builds (the WSGI adapter, the deploy probe, tests and benchmarks)."""
 from __future__ import annotations
 
 import base64
-from typing import Mapping, Optional, Sequence, Union
+from typing import Iterable, Mapping, Optional, Sequence, Union
 
 QueryValues = Union[str, Sequence[str]]
 
@@ -47,6 +47,29 @@ def proxy_event(
         },
         **_body_fields(body),
     }
+
+
+def match_route(resources: Iterable[str], segments: Sequence[str]) -> Optional[tuple[str, dict[str, str]]]:
+    """The API resource (e.g. ``/experiments/{name}``) that a path's decoded
+    ``segments`` fall on, and its path parameters; literal segments win over
+    parameters, as in API Gateway. None when no resource matches."""
+    best = None
+    for resource in resources:
+        parts = resource.strip("/").split("/") if resource != "/" else [""]
+        if len(parts) != len(segments):
+            continue
+        params, literal = {}, 0
+        for part, segment in zip(parts, segments):
+            if part.startswith("{") and part.endswith("}") and segment:
+                params[part[1:-1]] = segment
+            elif part == segment:
+                literal += 1
+            else:
+                break
+        else:
+            if best is None or literal > best[0]:
+                best = (literal, resource, params)
+    return None if best is None else (best[1], best[2])
 
 
 def _body_fields(body: Optional[bytes]) -> dict:

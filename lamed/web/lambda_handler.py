@@ -8,7 +8,7 @@ A cold start on the track path therefore imports only the standard library's
 ``json``, ``socket`` and ``typing`` besides Lamed's own small modules; the first request
 for results, the dashboard or definitions pays for Chalice and redis-py once.
 Both paths give the same answers (the Chalice route calls the same
-:func:`lamed.web.tracking.track`); the tests compare them.
+:func:`lamed.web.tracking.track_http`); the tests compare them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from lamed.core.errors import SettingsError, StoreUnavailable
 from lamed.web import runtime
 from lamed.web.payload import is_http_v2, plain_request, request_body, v2_response
 from lamed.web.replies import error_reply, proxy_response
-from lamed.web.tracking import TRACK_METHODS, TRACK_PATH, track
+from lamed.web.tracking import TRACK_METHODS, TRACK_PATH, track_http
 
 WARMUP_KEY = "lamed-warmup"
 # The scheduled notification check (lamed.web.notify): ``{"lamed-notify": true}``.
@@ -114,7 +114,7 @@ def function_url_answer(event: dict) -> dict:
         request = plain_request(event)
         if resource_path_for(request.path) != TRACK_PATH or request.method not in TRACK_METHODS:
             return proxy_response(error_reply(NOT_ON_FUNCTION_URL, 404, "path"))
-        return proxy_response(track(request.method, request.query, request.body, request.content_type))
+        return proxy_response(track_http(request.method, request.query, request.headers, request.body))
     except Exception:
         return internal_error()
 
@@ -123,9 +123,7 @@ def track_event(method: str, event: dict) -> dict:
     """/track from an API Gateway proxy event to its proxy response."""
     try:
         query = {name: values[-1] for name, values in (event.get("multiValueQueryStringParameters") or {}).items()}
-        headers = event.get("headers") or {}
-        content_type = next((value for name, value in headers.items() if name.lower() == "content-type"), None)
-        return proxy_response(track(method, query, request_body(event), content_type))
+        return proxy_response(track_http(method, query, event.get("headers") or {}, request_body(event)))
     except Exception:
         return internal_error()
 
