@@ -47,11 +47,12 @@ class Side:
         # its tail is shown if a driver fails.
         with tempfile.TemporaryFile("w+") as errors:
             done = subprocess.run(command, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=errors, text=True)
+            errors.seek(0, os.SEEK_END)
+            stderr_bytes = errors.tell()
             if done.returncode:
-                errors.seek(0, os.SEEK_END)
-                errors.seek(max(0, errors.tell() - 3000))
+                errors.seek(max(0, stderr_bytes - 3000))
                 raise SystemExit(f"bench: {self.impl} {figure} failed:\n{errors.read()}")
-        return json.loads(done.stdout)
+        return {**json.loads(done.stdout), "stderr_bytes": stderr_bytes}  # bench.cost: the log lines written
 
 
 def sides(redis_port: int) -> tuple:
@@ -274,7 +275,7 @@ def http_rows(redis_url: str, options: Options) -> tuple:
     rows, notes = [], []
     for workers in sorted({os.cpu_count() or 2, 1}, reverse=True):
         load = http_load.run(redis_url, store, workers, options.http_seconds)
-        server = f"gunicorn, {workers} gthread workers" if workers > 1 else "threaded server, 1 process"
+        server = f"{workers} waitress processes under gunicorn" if workers > 1 else "waitress, 1 process"
         rows.append(
             Row(
                 f"HTTP ingest, `lamed serve --workers {workers}` ({server}), wrk 2 threads × 32 connections, "

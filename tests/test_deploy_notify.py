@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from test_deploy import aws, configure, counts, deployed, lamed  # noqa: F401 - aws: the fixture
+from test_deploy import aws, calls, configure, counts, deployed, lamed  # noqa: F401 - aws, calls: fixtures
 
 from lamed.core.settings import default_config_path, read_config_file, write_config_file
 

@@ -20,6 +20,7 @@ from lamed.core.errors import SettingsError
 from lamed.core.settings import (
     ARCHITECTURES,
     NOTIFY_FORMATS,
+    TRACK_ENDPOINTS,
     default_config_path,
     load_settings,
     read_config_file,
@@ -71,6 +72,11 @@ def generate_api_key() -> str:
 @click.option("--notify-format", type=click.Choice(NOTIFY_FORMATS), help="Body of that POST: slack or json.")
 @click.option("--notify-interval-seconds", type=int, help="How often decisions are checked (default 3600).")
 @click.option("--public-url", help="This deployment's base URL, for dashboard links in notifications.")
+@click.option(
+    "--track-endpoint", type=click.Choice(TRACK_ENDPOINTS), help="Where snippets send /track (function_url costs less)."
+)
+@click.option("--reserved-concurrency", type=int, help="The function's reserved concurrency (0: none).")
+@click.option("--log-retention-days", type=int, help="How long the function's log group keeps its lines.")
 @click.option("--edit/--no-edit", default=None, help="Open the config in $EDITOR (default: when no flag is given).")
 @operator_errors
 def configure(new_api_key: bool, no_vpc: bool, edit: Optional[bool], **flags: Any) -> None:
@@ -143,29 +149,47 @@ def _canary_percent(ctx: click.Context, param: click.Parameter, value: Optional[
 @operator_errors
 def deploy(dry_run: bool, canary: Optional[float]) -> None:
     """Package the app and create or update everything on AWS."""
+    from lamed.core.settings import NEW_FUNCTION_ARCHITECTURE
     from lamed.deploy.aws import Aws, resolve_region
+    from lamed.deploy.deployer import HealthCheckFailed
     from lamed.deploy.deployer import deploy as run_deploy
+    from lamed.deploy.function import with_architecture
+    from lamed.deploy.health import describe_health
     from lamed.deploy.package import build_bundle
     from lamed.deploy.plan import build_plan, describe
     from lamed.deploy.schedule import describe_notify, notify_warnings
 
     settings = load_settings()
     plan = build_plan(settings, resolve_region(settings.aws_region), canary)
-    bundle = build_bundle(plan.architecture)
+    aws = None if dry_run else Aws(plan.region)
+    if aws is not None:
+        plan = with_architecture(aws, plan)
+    bundle = build_bundle(plan.architecture or NEW_FUNCTION_ARCHITECTURE)
     for warning in [*bundle.warnings, *notify_warnings(plan)]:
         click.echo(f"Warning: {warning}", err=True)
-    if dry_run:
+    if aws is None:
         click.echo(f"Plan (dry run, nothing changed; bundle {bundle.size / 1024:.0f} KiB):")
         for line in describe(plan) + describe_notify(plan):
             click.echo(f"  {line}")
         return
-    deployment = run_deploy(Aws(plan.region), plan, bundle, settings.api_key, lambda step: click.echo(f"✓ {step}"))
+    try:
+        deployment = run_deploy(aws, plan, bundle, settings.api_key, lambda step: click.echo(f"✓ {step}"))
+    except HealthCheckFailed as failed:
+        for line in describe_health(failed.check, plan.vpc):
+            click.echo(line)
+        raise click.ClickException(f"{failed}; fix that, then run `lamed deploy` again") from None
     _remember_endpoint(deployment.endpoint)
     click.echo(f"\nEndpoint: {deployment.endpoint}")
     for route in plan.routes:
         click.echo(f"  {deployment.endpoint}{route.path}")
-    click.echo(f"\n{_snippet_text(settings, deployment.endpoint, None)}")
+    track_url = _track_url(deployment.track_base, settings.track_paths)
+    click.echo(f"\nTrack URL ({_front_door_name(settings)}): {track_url}")
+    click.echo(f"\n{_snippet_text(settings, deployment.track_base, None)}")
     _report_health(deployment.health, plan.vpc, after_deploy=True)
+
+
+def _front_door_name(settings: Any) -> str:
+    return "function URL" if settings.track_endpoint == "function_url" else "REST API"
 
 
 def _report_health(check: Any, vpc: Any, after_deploy: bool = False) -> None:
@@ -190,11 +214,11 @@ def _remember_endpoint(endpoint: str) -> None:
         write_config_file(path, {**values, "api_url": endpoint})
 
 
-def _snippet_text(settings: Any, endpoint: str, script_src: Optional[str]) -> str:
+def _snippet_text(settings: Any, endpoint: str, script_src: Optional[str], batch: bool = False) -> str:
     from lamed.dashboard.snippet import DEFAULT_SCRIPT_SRC, alephbet_snippet
 
     url = _track_url(endpoint, settings.track_paths)
-    return alephbet_snippet(url, settings.namespace, script_src or DEFAULT_SCRIPT_SRC)
+    return alephbet_snippet(url, settings.namespace, script_src or DEFAULT_SCRIPT_SRC, batch)
 
 
 def _track_url(endpoint: str, track_paths: Sequence[str]) -> str:
@@ -208,26 +232,38 @@ def _track_url(endpoint: str, track_paths: Sequence[str]) -> str:
 @click.option("--url", help="Base URL of a server (e.g. from `lamed serve`) instead of the AWS deployment.")
 @click.option("--script-src", help="Where your page loads alephbet.min.js from.")
 @click.option("--experiment", help="Build the experiment from its definition (`lamed experiments`).")
+@click.option("--batch", is_flag=True, help="Send events in batches (the batching adapter, inline): fewer requests.")
 @operator_errors
-def snippet(url: Optional[str], script_src: Optional[str], experiment: Optional[str]) -> None:
+def snippet(url: Optional[str], script_src: Optional[str], experiment: Optional[str], batch: bool) -> None:
     """Print the Alephbet snippet for the current deployment."""
     settings = load_settings()
+    endpoint = url or _deployed_track_base(settings)
+    front_door = "--url" if url else _front_door_name(settings)
+    # On stderr: stdout stays the snippet alone, ready to paste.
+    click.echo(f"Track URL ({front_door}): {_track_url(endpoint, settings.track_paths)}", err=True)
     if experiment:
         from lamed.cli.experiments import definition_snippet
 
-        endpoint = url or _deployed_endpoint(settings)
         click.echo(definition_snippet(experiment, _track_url(endpoint, settings.track_paths)))
         return
-    click.echo(_snippet_text(settings, url or _deployed_endpoint(settings), script_src))
+    click.echo(_snippet_text(settings, endpoint, script_src, batch))
 
 
-def _deployed_endpoint(settings: Any) -> str:
+def _deployed_track_base(settings: Any) -> str:
+    """The base of the deployed /track: the function URL on ``live``, or the
+    REST API's endpoint with track_endpoint rest_api."""
     from lamed.deploy.api import endpoint_url, find_rest_api
     from lamed.deploy.aws import Aws, AwsError, resolve_region
+    from lamed.deploy.function_url import find_function_url
     from lamed.deploy.plan import deploy_names
 
     names = deploy_names(settings)
     aws = Aws(resolve_region(settings.aws_region))
+    if settings.track_endpoint == "function_url":
+        config = find_function_url(aws, names)
+        if config is None:
+            raise AwsError(f"{names.function} has no function URL in {aws.region}: run `lamed deploy`, or pass --url")
+        return config["FunctionUrl"]
     api_id = find_rest_api(aws, names)
     if api_id is None:
         raise AwsError(f"no API named {names.base} in {aws.region}: run `lamed deploy` first, or pass --url")
@@ -324,6 +360,7 @@ def rollback(to_version: Optional[str]) -> None:
 def status() -> None:
     """The deployed function and the live alias, and Redis checked from inside each live version."""
     from lamed.deploy.function import require_alias
+    from lamed.deploy.function_url import find_function_url
     from lamed.deploy.health import check_from_inside, describe_health
     from lamed.deploy.plan import describe_vpc
     from lamed.deploy.vpc import current_vpc
@@ -340,6 +377,8 @@ def status() -> None:
         f", canary version {alias.canary_version} at {alias.canary_weight:.1%}" if alias.canary_version else ""
     )
     click.echo(f"live: version {alias.version}{canary_note}")
+    url = find_function_url(aws, names)
+    click.echo(f"function URL: {url['FunctionUrl']} (auth type {url.get('AuthType')})" if url else "function URL: none")
     checks = [check_from_inside(aws, names, version) for version in (alias.version, alias.canary_version) if version]
     for check in checks:
         for line in describe_health(check, vpc):
