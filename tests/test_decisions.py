@@ -14,7 +14,9 @@ from lamed.core.counting import utc_day
 from lamed.core.definitions import definition_from_dict
 from lamed.dashboard import auth
 from lamed.store.definitions import DefinitionStore
+from lamed.store.sessions import Sessions
 from lamed.store.transfer import write_counts
+from lamed.web import runtime
 
 AUTH = {"x-api-key": API_KEY}
 NAMESPACE = "shop"
@@ -47,7 +49,9 @@ def seed_decisions(store) -> None:
 
 def export(server, experiment: str, namespace: str = NAMESPACE) -> dict:
     """The dashboard's JSON export of one experiment (logged in with a session)."""
-    cookie = auth.set_cookie_header(auth.new_session(API_KEY), False).split(";")[0]
+    token = auth.new_session(API_KEY)
+    Sessions(runtime.store().client, runtime.store().keys).open(token, auth.SESSION_SECONDS)  # as a login opens it
+    cookie = auth.set_cookie_header(token, False).split(";")[0]
     query = urlencode({"experiment": experiment, "namespace": namespace, "format": "json"})
     response = http("GET", f"{server.url}/dashboard/export?{query}", headers={"cookie": cookie})
     assert response.status == 200, response.body
