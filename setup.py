@@ -9,7 +9,6 @@ setup(
     # it is installed as a data-only package next to it.
     packages=find_namespace_packages(include=["lamed", "lamed.*", "dashboard_templates", "dashboard_templates.*"]),
     package_data={"dashboard_templates": ["*.html", "static/*"]},
-    py_modules=["app"],
     install_requires=[
         "chalice>=1.30",
         # The lowest redis-py CI runs the counting and cluster tests on (.ci/run):
@@ -20,6 +19,10 @@ setup(
         "jinja2>=3.1",
         "click>=8.1",
         "boto3>=1.28",  # lamed deploy only: never in the Lambda bundle
+        # lamed serve: waitress reads whole requests before a thread sees them;
+        # gunicorn's master runs --workers N of it (lamed.cli.serve).
+        "waitress>=3.0",
+        "gunicorn>=23",
     ],
     extras_require={
         "test": [
@@ -34,9 +37,8 @@ setup(
             "mypy",
             "scipy",
             "statsmodels",
-            "gunicorn",
         ],
-        "server": ["gunicorn"],
+        "server": [],  # kept so `pip install 'lamed[server]'` still works: serving needs nothing extra
     },
     entry_points={"console_scripts": ["lamed=lamed.cli.main:main"]},
 )

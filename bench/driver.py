@@ -24,6 +24,7 @@ from probe import RedisProbe, count_round_trips, delta
 API_KEY = "bench-api-key-0123456789"
 EXPERIMENT = "bench experiment"
 VARIANTS = ("control", "treatment")
+WARM_UP_EVENTS = 1000  # tracked before each single-event figure, in the same process
 NONCE = uuids.uuid4().hex[:12]  # uuids never seen by this Redis: every event is new
 
 
@@ -48,21 +49,39 @@ def gateway_event(method: str, path: str, query: dict | None = None, body: bytes
     return proxy_event(method, path, query=query, headers=headers, body=body, stage="bench")
 
 
+def url_event(method: str, query: dict | None = None, body: bytes | None = None) -> dict:
+    """A function URL's event (payload format 2.0), as the batching adapter sends a batch."""
+    from urllib.parse import urlencode
+
+    from lamed.web.gateway import function_url_event
+
+    headers = {"host": "bench.lambda-url.us-east-1.on.aws"}
+    if body is not None:
+        headers["content-type"] = "text/plain;charset=UTF-8"
+    return function_url_event(method, "/track", urlencode(query or {}), headers=headers, body=body)
+
+
 class Ours:
     """This project's Lambda handler, invoked in process as Lambda invokes it."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, event_format: str = "rest") -> None:
         os.environ["LAMED_REDIS_URL"] = redis_url
         os.environ["LAMED_API_KEY"] = API_KEY
         import app
 
         self.handler = app.handler
+        self.function_url = event_format == "function_url"
 
     def prepare(self, fields: dict) -> dict:
+        if self.function_url:
+            return url_event("GET", query=fields)
         return gateway_event("GET", "/track", query=fields)
 
     def prepare_batch(self, batch: list) -> dict:
-        return gateway_event("POST", "/track", body=json.dumps({"events": batch}).encode())
+        body = json.dumps({"events": batch}).encode()
+        if self.function_url:
+            return url_event("POST", body=body)
+        return gateway_event("POST", "/track", body=body)
 
     def track(self, prepared: dict) -> None:
         _expect_ok(self.handler(prepared, None))
@@ -139,7 +158,7 @@ class Bench:
 
     def single(self, events: int, runs: int) -> list:
         """Steady state: a warm-up first (pool open, experiment registered)."""
-        self.track_all([self.impl.prepare(event_fields(i, "warm")) for i in range(1000)])()
+        self.track_all([self.impl.prepare(event_fields(i, "warm")) for i in range(WARM_UP_EVENTS)])()
         results = []
         for run in range(runs):
             prepared = [self.impl.prepare(event_fields(i, f"single{run}")) for i in range(events)]
@@ -204,6 +223,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--track-mode", default="watch", help="ours: LAMED_TRACK_MODE (watch or lua)")
     parser.add_argument("--no-hiredis", action="store_true", help="ours: hide hiredis, as in the Lambda bundle")
+    parser.add_argument("--batch-size", type=int, default=100, help="events per POST of the batch figure")
+    parser.add_argument("--event-format", choices=("rest", "function_url"), default="rest", help="ours: the events")
     args = parser.parse_args()
     os.environ["LAMED_TRACK_MODE"] = args.track_mode
     if args.no_hiredis:
@@ -211,12 +232,12 @@ def main() -> None:
     host, port = args.redis.split(":")
     round_trips = count_round_trips()
     probe = RedisProbe(host, int(port))
-    impl = Ours(f"redis://{args.redis}/0") if args.impl == "ours" else Lamed043(args.redis)
+    impl = Ours(f"redis://{args.redis}/0", args.event_format) if args.impl == "ours" else Lamed043(args.redis)
     bench = Bench(impl, probe, round_trips)
     if args.figure == "single":
-        output = {"runs": bench.single(args.events, args.runs)}
+        output = {"runs": bench.single(args.events, args.runs), "warm_up_events": WARM_UP_EVENTS}
     elif args.figure == "batch":
-        output = {"runs": bench.batch(args.events, args.runs)}
+        output = {"runs": bench.batch(args.events, args.runs, args.batch_size)}
     elif args.figure == "memory":
         output = bench.memory(args.events)
     else:

@@ -47,11 +47,12 @@ class Side:
         # its tail is shown if a driver fails.
         with tempfile.TemporaryFile("w+") as errors:
             done = subprocess.run(command, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=errors, text=True)
+            errors.seek(0, os.SEEK_END)
+            stderr_bytes = errors.tell()
             if done.returncode:
-                errors.seek(0, os.SEEK_END)
-                errors.seek(max(0, errors.tell() - 3000))
+                errors.seek(max(0, stderr_bytes - 3000))
                 raise SystemExit(f"bench: {self.impl} {figure} failed:\n{errors.read()}")
-        return json.loads(done.stdout)
+        return {**json.loads(done.stdout), "stderr_bytes": stderr_bytes}  # bench.cost: the log lines written
 
 
 def sides(redis_port: int) -> tuple:

@@ -80,3 +80,57 @@ def proxy_event(method: str, resource: str, path: str, query=None, headers=None,
     event = gateway.proxy_event(method, resource, path, query=query, headers=headers, path_params=params)
     event["requestContext"]["path"] = f"/api{path}"
     return event
+
+
+class AwsCalls:
+    """Every AWS call the deploy code makes, with its parameters; and what
+    moto 5.2.6 leaves out of Lambda: it takes a function's ``LoggingConfig``
+    and forgets it. Lambda keeps it on the function and, from publishing on,
+    on each version; this answers it back the same way, so idempotence and
+    new versions can be tested. Installed on every client ``lamed.deploy.aws.Aws``
+    makes (``install(monkeypatch)``)."""
+
+    def __init__(self) -> None:
+        self.calls: list = []
+        self.logging: dict = {}  # (function, "$LATEST" or version) -> LoggingConfig
+
+    def install(self, monkeypatch) -> None:
+        from lamed.deploy import aws as aws_module
+
+        original = aws_module.Aws.client
+        calls = self
+
+        def client(self_, service: str):
+            made = self_._clients.get(service)
+            if made is None:
+                made = original(self_, service)
+                service_id = made.meta.service_model.service_id.hyphenize()
+                made.meta.events.register(f"provide-client-params.{service_id}", calls._record)
+                if service == "lambda":
+                    made.meta.events.register("after-call.lambda", calls._answer_logging)
+            return made
+
+        monkeypatch.setattr(aws_module.Aws, "client", client)
+
+    def _record(self, params: dict, model, **_: object) -> None:
+        self.calls.append((model.name, dict(params)))
+        if model.name in ("CreateFunction", "UpdateFunctionConfiguration") and "LoggingConfig" in params:
+            name = params["FunctionName"]
+            self.logging[name, "$LATEST"] = {**params["LoggingConfig"], "LogGroup": f"/aws/lambda/{name}"}
+
+    def _answer_logging(self, parsed: dict, model, **_: object) -> None:
+        if model.name == "PublishVersion" and "Version" in parsed:
+            latest = self.logging.get((parsed["FunctionName"], "$LATEST"))
+            if latest:
+                self.logging[parsed["FunctionName"], parsed["Version"]] = latest
+        for config in parsed.get("Versions") or [parsed]:
+            found = self.logging.get((config.get("FunctionName"), config.get("Version")))
+            if found:
+                config["LoggingConfig"] = dict(found)
+
+    def made(self, *operations: str) -> list:
+        """The parameters of each call of these operations, in order."""
+        return [params for name, params in self.calls if name in operations]
+
+    def clear(self) -> None:
+        self.calls.clear()

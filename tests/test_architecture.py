@@ -14,7 +14,18 @@ BIN = Path(sys.executable).parent
 def test_imports_point_one_way_and_the_core_stays_lean():
     done = subprocess.run([str(BIN / "lint-imports")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 kept, 0 broken" in done.stdout
+    assert "3 kept, 0 broken" in done.stdout
+    assert "never from the \ntop-level app.py" in done.stdout or "never from the top-level app.py" in done.stdout
+
+
+def test_the_entry_point_is_not_installed_and_lamed_never_loads_it():
+    """app.py is the checkout's Chalice entry point: setup.py installs no
+    top-level module, and no code of lamed/ loads it by name either (which
+    import-linter cannot see)."""
+    assert "py_modules" not in (ROOT / "setup.py").read_text()
+    for source in (ROOT / "lamed").rglob("*.py"):
+        text = source.read_text()
+        assert 'import_module("app")' not in text and "from app import" not in text, source
 
 
 def test_the_core_type_checks_strictly():

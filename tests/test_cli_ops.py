@@ -16,6 +16,7 @@ import redis
 from deploy_support import aws_environment
 
 from lamed.cli.embedded import free_port
+from lamed.core.errors import SettingsError
 
 
 @pytest.fixture
@@ -102,7 +103,13 @@ def test_vpc_and_architecture_from_the_environment(config_path):
     assert load_settings(config_path, {}).vpc_subnet_ids is None  # not set: a VPC set by hand is left alone
     cleared = load_settings(config_path, {"LAMED_VPC_SUBNET_IDS": "", "LAMED_VPC_SECURITY_GROUP_IDS": ""})
     assert cleared.vpc_subnet_ids == () and cleared.vpc_security_group_ids == ()
-    assert load_settings(config_path, {}).architecture == "x86_64"
+    assert load_settings(config_path, {}).architecture is None  # not set: arm64 if new, else the function's own
+    environ = {"LAMED_TRACK_ENDPOINT": "rest_api", "LAMED_RESERVED_CONCURRENCY": "0", "LAMED_LOG_RETENTION_DAYS": "7"}
+    settings = load_settings(config_path, environ)
+    assert (settings.track_endpoint, settings.reserved_concurrency, settings.log_retention_days) == ("rest_api", 0, 7)
+    assert load_settings(config_path, {}).track_endpoint == "function_url"
+    with pytest.raises(SettingsError, match="track_endpoint must be function_url"):
+        load_settings(config_path, {"LAMED_TRACK_ENDPOINT": "http_api"})
 
 
 def test_configure_opens_the_editor(config_path, home):

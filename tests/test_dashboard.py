@@ -26,6 +26,7 @@ from lamed.core.settings import Settings
 from lamed.dashboard import auth as dashboard_auth
 from lamed.dashboard import stats
 from lamed.store.results import Store
+from lamed.store.sessions import Sessions
 from lamed.web import runtime
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -147,12 +148,16 @@ def test_no_key_configured_is_explained(client):
     assert "No API key is configured" in response.body.decode()
 
 
-def test_forged_expired_or_old_key_sessions_are_refused(client):
+def test_forged_expired_old_key_or_never_opened_sessions_are_refused(client, fake_store):
+    sessions = Sessions(fake_store.client, fake_store.keys)
     valid = dashboard_auth.new_session(API_KEY)
+    never_opened = dashboard_auth.new_session(API_KEY)  # signed, but no login opened it
     forged = valid[:-1] + ("0" if valid[-1] != "0" else "1")
     expired = dashboard_auth.new_session(API_KEY, now=time.time() - dashboard_auth.SESSION_SECONDS - 1)
     other_key = dashboard_auth.new_session("another-api-key-123456")
-    for token in (forged, expired, other_key, "garbage", "1.2.3", ""):
+    for token in (valid, forged, expired, other_key):
+        sessions.open(token, dashboard_auth.SESSION_SECONDS)
+    for token in (forged, expired, other_key, never_opened, "garbage", "1.2.3", "1.2", ""):
         response = client.http.get("/dashboard", headers={"cookie": f"lamed_session={token}"})
         assert response.status_code == 303 and response.headers["Location"].startswith("dashboard/login"), token
     assert client.http.get("/dashboard", headers={"cookie": f"lamed_session={valid}"}).status_code == 200
@@ -164,6 +169,27 @@ def test_logout_clears_the_cookie(client, cookie):
     assert (
         response.headers["Set-Cookie"].startswith("lamed_session=;") and "Max-Age=0" in response.headers["Set-Cookie"]
     )
+
+
+def test_logout_ends_the_session_on_the_server(client, cookie):
+    other = {"cookie": login(client).headers["Set-Cookie"].split(";")[0]}  # a second login, elsewhere
+    assert client.http.get("/dashboard", headers=cookie).status_code == 200
+    client.http.post("/dashboard/logout", body="", headers={**cookie, **FORM})
+    replayed = client.http.get("/dashboard", headers=cookie)  # the captured cookie, sent again
+    assert replayed.status_code == 303 and replayed.headers["Location"].startswith("dashboard/login")
+    assert client.http.get("/dashboard", headers=other).status_code == 200  # that session only
+
+
+def test_wrong_logins_are_throttled_per_address(client, monkeypatch):
+    monkeypatch.setattr(time, "time", lambda: 1_000_000_000.0)  # 40 s into a minute's window
+    for _ in range(dashboard_auth.MAX_LOGIN_FAILURES):
+        assert login(client, "wrong-key-wrong-key-123").status_code == 403
+    throttled = login(client, "wrong-key-wrong-key-123")
+    assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "20"
+    assert "try again in 20 s" in throttled.body.decode()
+    assert login(client).status_code == 429  # even the right key, until the window ends
+    monkeypatch.setattr(time, "time", lambda: 1_000_000_020.0)
+    assert login(client).status_code == 303
 
 
 def test_pages_forbid_scripts_and_foreign_resources(client, cookie):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from conftest import API_KEY, http
@@ -255,5 +255,43 @@ def test_the_front_door_and_the_way_back_after_login(browser, live_server, data)
         page.fill("#key", API_KEY)
         page.click("button[type=submit]")
         assert page.url.endswith("/dashboard?experiment=checkout-button") and page.is_visible("text=checkout-button")
+    finally:
+        context.close()
+
+
+def test_redirects_stay_on_the_origin(browser, live_server, data):
+    """``//evil.example/`` (a trailing-slash redirect once copied the raw
+    path into Location) and login's ``next`` with a tab (which a browser
+    drops, reading ``/\\t/host`` as ``//host``) keep the browser here."""
+    context, page, _ = open_page(browser, DESKTOP)
+    hosts: list = []
+    page.on("request", lambda request: hosts.append(urlsplit(request.url).netloc))
+    origin = urlsplit(live_server.url).netloc
+    try:
+        response = page.goto(f"{live_server.url}//evil.example/")
+        assert response.status == 404 and urlsplit(page.url).netloc == origin
+        page.goto(f"{live_server.url}/dashboard/login?next=/%09/evil.example/")
+        page.fill("#key", API_KEY)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        assert urlsplit(page.url).netloc == origin and page.url.endswith("/dashboard")
+        assert set(hosts) == {origin}, hosts
+    finally:
+        context.close()
+
+
+def test_logout_ends_the_session_for_a_replayed_cookie(browser, live_server, data):
+    context, page, _ = open_page(browser, DESKTOP)
+    try:
+        log_in(page, live_server)
+        captured = [cookie for cookie in context.cookies() if cookie["name"] == "lamed_session"]
+        page.click("text=Log out")
+        page.wait_for_load_state()
+        replay = browser.new_context()
+        replay.add_cookies(captured)
+        replayed = replay.new_page()
+        replayed.goto(f"{live_server.url}/dashboard")
+        assert "/dashboard/login" in replayed.url and replayed.is_visible("#key")
+        replay.close()
     finally:
         context.close()

@@ -17,7 +17,7 @@ import boto3
 import pytest
 from click.testing import CliRunner
 from conftest import API_KEY
-from deploy_support import aws_environment
+from deploy_support import AwsCalls, MotoServer, aws_environment
 
 from lamed.cli.embedded import free_port
 from lamed.cli.main import main
@@ -41,7 +41,14 @@ def health_answer(redis_url: str) -> dict:
 
 
 @pytest.fixture
-def aws(moto, monkeypatch, tmp_path, redis_url):
+def calls(monkeypatch) -> AwsCalls:
+    recorder = AwsCalls()
+    recorder.install(monkeypatch)
+    return recorder
+
+
+@pytest.fixture
+def aws(moto, monkeypatch, tmp_path, redis_url, calls):
     moto.reset()
     for name, value in aws_environment(moto.url, str(tmp_path)).items():
         monkeypatch.setenv(name, value)
@@ -133,8 +140,8 @@ def test_deploy_creates_everything_and_is_idempotent(aws):
     (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
     assert target["Arn"] == live["AliasArn"] and json.loads(target["Input"]) == {"lamed-warmup": True}
     policy = json.loads(aws.client("lambda").get_policy(FunctionName="lamed", Qualifier="live")["Policy"])
-    principals = {statement["Principal"]["Service"] for statement in policy["Statement"]}
-    assert principals == {"apigateway.amazonaws.com", "events.amazonaws.com"}
+    principals = {str(statement["Principal"]) for statement in policy["Statement"]}
+    assert principals == {"*", "{'Service': 'apigateway.amazonaws.com'}", "{'Service': 'events.amazonaws.com'}"}
 
     before = counts(aws)
     again = deployed()
@@ -345,15 +352,20 @@ def test_a_function_that_cannot_reach_redis_says_what_to_fix(aws, redis_url):
     failed = lamed("deploy")
     assert failed.exit_code == 1
     assert "Redis, checked from inside version 1: FAILED at tcp" in failed.output
-    assert "fix: the function is in no VPC" in failed.output and "lamed status" in failed.output
-    assert alias(aws)["FunctionVersion"] == "1"  # deployed all the same: the check comes last
+    assert "fix: the function is in no VPC" in failed.output
+    assert "no 'live' alias yet: nothing serves" in failed.output and "run `lamed deploy` again" in failed.output
+    lambda_ = aws.client("lambda")
+    assert lambda_.list_aliases(FunctionName="lamed")["Aliases"] == []  # nothing points at the failed version
+    assert aws.client("apigateway").get_rest_apis()["items"] == []
+    deployed()
+    assert alias(aws)["FunctionVersion"] == "1"
 
     subnets, group = make_vpc(aws)
     configure("--vpc-subnet-ids", ",".join(subnets), "--vpc-security-group-ids", group)
     answers["server"].queue_lambda_answers(unreachable)
     in_vpc = lamed("deploy")
     assert in_vpc.exit_code == 1 and "security group: allow inbound TCP" in in_vpc.output
-    assert group in in_vpc.output
+    assert group in in_vpc.output and "'live' stays on version 1" in in_vpc.output
 
     wrong_password = health_answer(redis_url.replace("redis://", "redis://:not-the-token@"))
     answers["server"].queue_lambda_answers(wrong_password)
@@ -366,8 +378,146 @@ def test_a_function_that_cannot_reach_redis_says_what_to_fix(aws, redis_url):
     answers["server"].queue_lambda_answers(answers["healthy"])
     healthy = lamed("status")
     assert healthy.exit_code == 0, healthy.output
-    assert "on x86_64" in healthy.output and f"VPC: subnets {', '.join(sorted(subnets))}" in healthy.output
-    assert "live: version 2" in healthy.output and "inside version 2: reachable, writable" in healthy.output
+    assert "live: version 1" in healthy.output and "inside version 1: reachable, writable" in healthy.output
+
+
+def test_a_new_version_that_fails_the_redis_check_never_takes_traffic(aws, calls):
+    """Issue 19 item 7: the new version is invoked by its number before the
+    alias moves, for a full release and for a canary."""
+    unreachable = health_answer(f"redis://127.0.0.1:{free_port()}/0")
+    configure()
+    deployed()
+    configure("--uuid-expiry-seconds", "3600")  # new config: version 2
+    for extra in ((), ("--canary", "10")):
+        calls.clear()
+        answers["server"].queue_lambda_answers(unreachable)
+        failed = lamed("deploy", *extra)
+        assert failed.exit_code == 1, failed.output
+        assert "version 2 cannot use Redis: 'live' stays on version 1" in failed.output
+        assert "FAILED at tcp" in failed.output and "fix: " in failed.output
+        live = alias(aws)
+        assert live["FunctionVersion"] == "1" and not live.get("RoutingConfig", {}).get("AdditionalVersionWeights")
+        (invoked,) = calls.made("Invoke")
+        assert invoked["Qualifier"] == "2"  # by its number, not through the alias
+        assert calls.made("UpdateAlias", "CreateAlias") == []
+    assert "10% to version 2" in deployed("--canary", "10")  # Redis reachable again: the canary starts
+
+
+def test_deploy_puts_track_on_a_function_url_on_live(aws, calls):
+    configure()
+    plan = deployed("--dry-run")
+    assert "function URL on lamed:live: auth type NONE, public invoke policy, CORS from the function" in plan
+    output = deployed()
+    lambda_ = aws.client("lambda")
+    url = lambda_.get_function_url_config(FunctionName="lamed", Qualifier="live")
+    assert url["AuthType"] == "NONE" and not url.get("Cors")  # CORS from the function only
+    assert url["FunctionUrl"].startswith("https://") and ".lambda-url.us-east-1.on.aws" in url["FunctionUrl"]
+    (created,) = calls.made("CreateFunctionUrlConfig")
+    assert created == {"FunctionName": "lamed", "Qualifier": "live", "AuthType": "NONE"}
+    track_url = url["FunctionUrl"].rstrip("/") + "/collect"  # the first extra track path
+    assert f"Track URL (function URL): {track_url}" in output
+    assert f'new AlephBet.LamedAdapter("{track_url}"' in output
+
+    statements = {
+        statement["Sid"]: statement
+        for statement in json.loads(lambda_.get_policy(FunctionName="lamed", Qualifier="live")["Policy"])["Statement"]
+    }
+    assert statements["lamed-function-url"]["Action"] == "lambda:InvokeFunctionUrl"
+    assert statements["lamed-function-url"]["Principal"] == "*"
+    assert statements["lamed-function-url-invoke"]["Action"] == "lambda:InvokeFunction"
+    public = [p for p in calls.made("AddPermission") if p["Principal"] == "*"]
+    assert [(p["StatementId"], p["Qualifier"]) for p in public] == [
+        ("lamed-function-url", "live"), ("lamed-function-url-invoke", "live"),
+    ]  # fmt: skip
+    assert public[0]["FunctionUrlAuthType"] == "NONE" and public[1]["InvokedViaFunctionUrl"] is True
+
+    calls.clear()
+    again = deployed()
+    assert f"function URL {url['FunctionUrl']} on lamed:live (auth type NONE): unchanged" in again
+    changing = {"CreateFunctionUrlConfig", "UpdateFunctionUrlConfig", "DeleteFunctionUrlConfig", "AddPermission",
+                "RemovePermission", "PutFunctionConcurrency", "UpdateFunctionConfiguration", "UpdateFunctionCode",
+                "PublishVersion", "UpdateAlias", "CreateLogGroup", "PutRetentionPolicy"}  # fmt: skip
+    assert [name for name, _ in calls.calls if name in changing] == []
+
+    snippet = lamed("snippet")
+    assert snippet.exit_code == 0 and f"Track URL (function URL): {track_url}" in snippet.output
+    assert f'"{track_url}"' in snippet.stdout
+
+    configure("--track-endpoint", "rest_api")
+    assert "function URL on lamed:live: removed if present" in deployed("--dry-run")
+    removed = deployed()
+    assert "function URL: removed (track_endpoint rest_api)" in removed
+    with pytest.raises(lambda_.exceptions.ResourceNotFoundException):
+        lambda_.get_function_url_config(FunctionName="lamed", Qualifier="live")
+    policy = json.loads(lambda_.get_policy(FunctionName="lamed", Qualifier="live")["Policy"])
+    assert not {"lamed-function-url", "lamed-function-url-invoke"} & {s["Sid"] for s in policy["Statement"]}
+    assert "/api/collect" in removed.split("Track URL (REST API): ")[1].splitlines()[0]
+    rest = lamed("snippet")
+    assert "Track URL (REST API): https://" in rest.output and "/api/collect" in rest.stdout
+    assert "function URL: none" in deployed()
+
+
+def test_logging_concurrency_and_retention_are_set_idempotently(aws, calls):
+    configure()
+    plan = deployed("--dry-run")
+    assert "logging: LogFormat JSON, ApplicationLogLevel WARN, SystemLogLevel WARN" in plan
+    assert "log group /aws/lambda/lamed kept 30 days" in plan
+    assert "reserved concurrency 5: at most 5 requests at a time" in plan
+    output = deployed()
+    (created,) = calls.made("CreateFunction")
+    assert created["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "WARN"}
+    lambda_ = aws.client("lambda")
+    assert lambda_.get_function_concurrency(FunctionName="lamed")["ReservedConcurrentExecutions"] == 5
+    (group,) = aws.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/lamed")["logGroups"]
+    assert group["retentionInDays"] == 30
+    assert "reserved concurrency 5: set" in output and "30 days retention, set" in output
+
+    again = deployed()
+    assert "reserved concurrency 5: unchanged" in again and "30 days retention, unchanged" in again
+
+    lamed("configure", "--reserved-concurrency", "0", "--log-retention-days", "7")
+    changed = deployed()
+    assert "reserved concurrency: removed (was 5" in changed and "7 days retention, set" in changed
+    assert "ReservedConcurrentExecutions" not in lambda_.get_function_concurrency(FunctionName="lamed")
+    bad = lamed("configure", "--log-retention-days", "8")
+    assert bad.exit_code != 0 and "log_retention_days must be one of" in bad.output
+
+
+def test_an_account_without_room_for_the_reservation_deploys_and_says_so(monkeypatch, tmp_path, redis_url, calls):
+    """Lambda keeps part of an account's concurrency unreserved (moto: 100 of
+    its quota); an account at its limit cannot reserve any."""
+    monkeypatch.setenv("MOTO_LAMBDA_CONCURRENCY_QUOTA", "104")
+    server = MotoServer()
+    try:
+        for name, value in aws_environment(server.url, str(tmp_path)).items():
+            monkeypatch.setenv(name, value)
+        configure()
+        server.queue_lambda_answers(health_answer(redis_url))
+        result = lamed("deploy")
+        assert result.exit_code == 0, result.output
+        assert "reserved concurrency 5: NOT SET, the account's concurrency limit leaves no room" in result.output
+    finally:
+        server.stop()
+
+
+def test_a_new_function_runs_on_arm64_and_an_existing_one_keeps_its_architecture(aws):
+    configure()
+    assert "on arm64 if new (an existing function keeps its architecture" in deployed("--dry-run")
+    assert "(arm64, " in deployed()
+    function = aws.client("lambda").get_function_configuration(FunctionName="lamed")
+    assert function["Architectures"] == ["arm64"]
+
+    aws.client("lambda").delete_function(FunctionName="lamed")  # an older deployment, made on x86_64
+    configure("--architecture", "x86_64")
+    deployed()
+    config_path = Path(default_config_path())
+    config = json.loads(config_path.read_text())
+    del config["architecture"]  # an upgrade: the setting not set
+    config_path.write_text(json.dumps(config))
+    again = deployed()
+    assert "(x86_64, " in again and "Lambda function lamed: unchanged" in again
+    function = aws.client("lambda").get_function_configuration(FunctionName="lamed")
+    assert function["Architectures"] == ["x86_64"]
 
 
 def test_deploy_throttles_the_stage_idempotently_and_applies_a_change(aws):

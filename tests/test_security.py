@@ -29,7 +29,7 @@ def _protected_routes() -> list:
         (method, path)
         for path, methods in app.routes.items()
         for method, entry in methods.items()
-        if getattr(entry.view_function, "requires_api_key", False)
+        if entry.api_key_required
     ]
 
 

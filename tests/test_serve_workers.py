@@ -1,4 +1,4 @@
-"""``lamed serve --workers N``: gunicorn processes over the WSGI adapter.
+"""``lamed serve --workers N``: gunicorn processes, each serving the WSGI adapter with waitress.
 
 Runs the real command as a subprocess, loads it from several client threads
 with distinct and duplicate events, and checks Redis counted each distinct
@@ -144,16 +144,3 @@ def test_embedded_redis_is_started_once_by_the_parent(tmp_path):
     assert "Workers: 3 gunicorn processes" in output
     assert served.process.returncode == 0, output
     assert all(not Path(f"/proc/{pid}").exists() or _command_name(pid) != "redis-server" for pid in redis_servers)
-
-
-def test_without_gunicorn_falls_back_to_the_threaded_server(redis_url):
-    hide_gunicorn = "import sys; sys.modules['gunicorn'] = None; from lamed.cli.main import main; main()"
-    env = {**os.environ, "LAMED_REDIS_URL": redis_url, "LAMED_API_KEY": API_KEY}
-    served = Served(env, workers=4, serve=[sys.executable, "-c", hide_gunicorn, "serve"])
-    try:
-        assert [_command_name(pid) for pid in _children(served.process.pid)] == []
-        status, body = served.get("/track?experiment=e&variant=a&event=participate&uuid=u")
-        assert (status, body["status"]) == (200, "counted")
-    finally:
-        output = served.stop()
-    assert "gunicorn is not installed (pip install 'lamed[server]'): serving with one threaded process" in output

@@ -34,7 +34,7 @@ def fail(message: str) -> NoReturn:
     default=1,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="Processes; more than 1 runs gunicorn (pip install 'lamed[server]'), 1 a threaded server.",
+    help="Processes (more than 1: under gunicorn's master), each reading requests with waitress.",
 )
 def serve(host: str, port: int, workers: int) -> None:
     """Run the Lamed API locally.
@@ -45,12 +45,9 @@ def serve(host: str, port: int, workers: int) -> None:
     --workers N (about one per core) with your own Redis.
     """
     from lamed.cli.embedded import EmbeddedRedisError
-    from lamed.cli.serve import gunicorn_available, make_wsgi_server, prepare
+    from lamed.cli.serve import make_wsgi_server, prepare
 
     settings = settings_or_fail()
-    if workers > 1 and not gunicorn_available():
-        click.echo("gunicorn is not installed (pip install 'lamed[server]'): serving with one threaded process")
-        workers = 1
     try:
         services = prepare(settings)
     except EmbeddedRedisError as error:
@@ -70,8 +67,10 @@ def serve(host: str, port: int, workers: int) -> None:
         )
     else:
         click.echo(f"Redis: {_redact(services.settings.redis_url)}")
-    note = " (generated for this run; set LAMED_API_KEY to keep one)" if services.generated_api_key else ""
-    click.echo(f"API key: {services.settings.api_key}{note}")
+    if services.generated_api_key:  # shown once, since nobody else knows it; a configured key never is
+        click.echo(f"API key: {services.settings.api_key} (generated for this run; set LAMED_API_KEY to keep one)")
+    else:
+        click.echo("API key: the configured one (LAMED_API_KEY or `lamed configure`; not shown)")
     click.echo(f"Track URL: {url}/track")
     click.echo(
         f"Lamed is serving on {url} (Ctrl-C to stop)",

@@ -19,6 +19,7 @@ from lamed.cli import errors as cli_errors
 from lamed.core.errors import SettingsError
 from lamed.core.settings import (
     ARCHITECTURES,
+    TRACK_ENDPOINTS,
     default_config_path,
     load_settings,
     read_config_file,
@@ -66,6 +67,11 @@ def generate_api_key() -> str:
 @click.option("--architecture", type=click.Choice(ARCHITECTURES), help="The function's CPU (arm64 costs less).")
 @click.option("--track-rate-limit", type=float, help="API Gateway throttling of the stage: requests/s (all clients).")
 @click.option("--track-burst-limit", type=int, help="API Gateway throttling of the stage: burst.")
+@click.option(
+    "--track-endpoint", type=click.Choice(TRACK_ENDPOINTS), help="Where snippets send /track (function_url costs less)."
+)
+@click.option("--reserved-concurrency", type=int, help="The function's reserved concurrency (0: none).")
+@click.option("--log-retention-days", type=int, help="How long the function's log group keeps its lines.")
 @click.option("--edit/--no-edit", default=None, help="Open the config in $EDITOR (default: when no flag is given).")
 @operator_errors
 def configure(new_api_key: bool, no_vpc: bool, edit: Optional[bool], **flags: Any) -> None:
@@ -138,28 +144,46 @@ def _canary_percent(ctx: click.Context, param: click.Parameter, value: Optional[
 @operator_errors
 def deploy(dry_run: bool, canary: Optional[float]) -> None:
     """Package the app and create or update everything on AWS."""
+    from lamed.core.settings import NEW_FUNCTION_ARCHITECTURE
     from lamed.deploy.aws import Aws, resolve_region
+    from lamed.deploy.deployer import HealthCheckFailed
     from lamed.deploy.deployer import deploy as run_deploy
+    from lamed.deploy.function import with_architecture
+    from lamed.deploy.health import describe_health
     from lamed.deploy.package import build_bundle
     from lamed.deploy.plan import build_plan, describe
 
     settings = load_settings()
     plan = build_plan(settings, resolve_region(settings.aws_region), canary)
-    bundle = build_bundle(plan.architecture)
+    aws = None if dry_run else Aws(plan.region)
+    if aws is not None:
+        plan = with_architecture(aws, plan)
+    bundle = build_bundle(plan.architecture or NEW_FUNCTION_ARCHITECTURE)
     for warning in bundle.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    if dry_run:
+    if aws is None:
         click.echo(f"Plan (dry run, nothing changed; bundle {bundle.size / 1024:.0f} KiB):")
         for line in describe(plan):
             click.echo(f"  {line}")
         return
-    deployment = run_deploy(Aws(plan.region), plan, bundle, settings.api_key, lambda step: click.echo(f"✓ {step}"))
+    try:
+        deployment = run_deploy(aws, plan, bundle, settings.api_key, lambda step: click.echo(f"✓ {step}"))
+    except HealthCheckFailed as failed:
+        for line in describe_health(failed.check, plan.vpc):
+            click.echo(line)
+        raise click.ClickException(f"{failed}; fix that, then run `lamed deploy` again") from None
     _remember_endpoint(deployment.endpoint)
     click.echo(f"\nEndpoint: {deployment.endpoint}")
     for route in plan.routes:
         click.echo(f"  {deployment.endpoint}{route.path}")
-    click.echo(f"\n{_snippet_text(settings, deployment.endpoint, None)}")
+    track_url = _track_url(deployment.track_base, settings.track_paths)
+    click.echo(f"\nTrack URL ({_front_door_name(settings)}): {track_url}")
+    click.echo(f"\n{_snippet_text(settings, deployment.track_base, None)}")
     _report_health(deployment.health, plan.vpc, after_deploy=True)
+
+
+def _front_door_name(settings: Any) -> str:
+    return "function URL" if settings.track_endpoint == "function_url" else "REST API"
 
 
 def _report_health(check: Any, vpc: Any, after_deploy: bool = False) -> None:
@@ -184,11 +208,11 @@ def _remember_endpoint(endpoint: str) -> None:
         write_config_file(path, {**values, "api_url": endpoint})
 
 
-def _snippet_text(settings: Any, endpoint: str, script_src: Optional[str]) -> str:
+def _snippet_text(settings: Any, endpoint: str, script_src: Optional[str], batch: bool = False) -> str:
     from lamed.dashboard.snippet import DEFAULT_SCRIPT_SRC, alephbet_snippet
 
     url = _track_url(endpoint, settings.track_paths)
-    return alephbet_snippet(url, settings.namespace, script_src or DEFAULT_SCRIPT_SRC)
+    return alephbet_snippet(url, settings.namespace, script_src or DEFAULT_SCRIPT_SRC, batch)
 
 
 def _track_url(endpoint: str, track_paths: Sequence[str]) -> str:
@@ -202,26 +226,38 @@ def _track_url(endpoint: str, track_paths: Sequence[str]) -> str:
 @click.option("--url", help="Base URL of a server (e.g. from `lamed serve`) instead of the AWS deployment.")
 @click.option("--script-src", help="Where your page loads alephbet.min.js from.")
 @click.option("--experiment", help="Build the experiment from its definition (`lamed experiments`).")
+@click.option("--batch", is_flag=True, help="Send events in batches (the batching adapter, inline): fewer requests.")
 @operator_errors
-def snippet(url: Optional[str], script_src: Optional[str], experiment: Optional[str]) -> None:
+def snippet(url: Optional[str], script_src: Optional[str], experiment: Optional[str], batch: bool) -> None:
     """Print the Alephbet snippet for the current deployment."""
     settings = load_settings()
+    endpoint = url or _deployed_track_base(settings)
+    front_door = "--url" if url else _front_door_name(settings)
+    # On stderr: stdout stays the snippet alone, ready to paste.
+    click.echo(f"Track URL ({front_door}): {_track_url(endpoint, settings.track_paths)}", err=True)
     if experiment:
         from lamed.cli.experiments import definition_snippet
 
-        endpoint = url or _deployed_endpoint(settings)
         click.echo(definition_snippet(experiment, _track_url(endpoint, settings.track_paths)))
         return
-    click.echo(_snippet_text(settings, url or _deployed_endpoint(settings), script_src))
+    click.echo(_snippet_text(settings, endpoint, script_src, batch))
 
 
-def _deployed_endpoint(settings: Any) -> str:
+def _deployed_track_base(settings: Any) -> str:
+    """The base of the deployed /track: the function URL on ``live``, or the
+    REST API's endpoint with track_endpoint rest_api."""
     from lamed.deploy.api import endpoint_url, find_rest_api
     from lamed.deploy.aws import Aws, AwsError, resolve_region
+    from lamed.deploy.function_url import find_function_url
     from lamed.deploy.plan import deploy_names
 
     names = deploy_names(settings)
     aws = Aws(resolve_region(settings.aws_region))
+    if settings.track_endpoint == "function_url":
+        config = find_function_url(aws, names)
+        if config is None:
+            raise AwsError(f"{names.function} has no function URL in {aws.region}: run `lamed deploy`, or pass --url")
+        return config["FunctionUrl"]
     api_id = find_rest_api(aws, names)
     if api_id is None:
         raise AwsError(f"no API named {names.base} in {aws.region}: run `lamed deploy` first, or pass --url")

@@ -37,6 +37,15 @@ MAX_RULES = 100
 MAX_LIST_VALUES = 1000
 MAX_FORCED = 10_000
 MAX_DEFINITION_BYTES = 512 * 1024
+# A weight is 0 (the variant gets nobody) or in [MIN_WEIGHT, MAX_WEIGHT]; at
+# least one is positive. Within these, sums, shares and the sample-ratio
+# check stay far from overflow and underflow, and any ratio of weights an
+# experiment needs (a million to one) can be said.
+MIN_WEIGHT = 1e-6
+MAX_WEIGHT = 1e6
+# Numbers in rules and in /assign's attributes: within +-MAX_NUMBER, so a
+# float holds them exactly and comparing never overflows.
+MAX_NUMBER = 1e15
 
 DEFINITION_FIELDS = (
     "variants", "control", "coverage", "rules", "forced", "status", "winner", "seed", "description",
@@ -112,9 +121,14 @@ def _text(value: Any, field_name: str, limit: int = MAX_NAME_CHARS) -> str:
     return check_text(field_name, value, limit)
 
 
-def _number(value: Any, field_name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidInput(f"{field_name} must be a finite number", field_name)
+def check_number(value: Any, field_name: str, low: float = -MAX_NUMBER, high: float = MAX_NUMBER) -> float:
+    """``value`` if it is a number (not a bool) in [low, high]; else
+    InvalidInput naming the field. Compares integers of any size exactly,
+    never converting them (a 400-digit integer does not fit a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{field_name} must be a number", field_name)
+    if (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high:
+        raise InvalidInput(f"{field_name} must be a finite number from {low:g} to {high:g}", field_name)
     return value
 
 
@@ -139,9 +153,7 @@ def definition_from_dict(name: Any, data: Any) -> Definition:
     _refuse_unknown(data, DEFINITION_FIELDS, "")
     variants = _variants(data.get("variants"))
     control = _member(data.get("control", next(iter(variants))), variants, "control")
-    coverage = _number(data.get("coverage", 100), "coverage")
-    if not 0 <= coverage <= 100:
-        raise InvalidInput("coverage must be between 0 and 100 (percent)", "coverage")
+    coverage = check_number(data.get("coverage", 100), "coverage", 0, 100)  # a percentage
     status = data.get("status", DRAFT)
     if status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", "status")
@@ -192,11 +204,12 @@ def _variants(value: Any) -> dict[str, float]:
     weights = {}
     for variant, weight in variants.items():
         _text(variant, "variants")
-        weights[variant] = _number(weight, f"variants.{variant}")
-        if weight < 0:
-            raise InvalidInput(f"weight of {variant!r} must not be negative", f"variants.{variant}")
-    if sum(weights.values()) <= 0:
-        raise InvalidInput("weights must have a positive sum", "variants")
+        where = f"variants.{variant}"
+        weights[variant] = check_number(weight, where, 0, MAX_WEIGHT)
+        if 0 < weight < MIN_WEIGHT:
+            raise InvalidInput(f"weight of {variant!r} must be 0 or at least {MIN_WEIGHT:g}", where)
+    if not any(weights.values()):
+        raise InvalidInput("at least one weight must be positive", "variants")
     return weights
 
 
@@ -236,7 +249,7 @@ def _rule(item: Any, variants: Mapping[str, float], where: str) -> Rule:
 
 def _rule_value(value: Any, op: str, field_name: str) -> Any:
     if op in NUMERIC_OPERATORS:
-        return _number(value, field_name)
+        return check_number(value, field_name)
     if op in LIST_OPERATORS:
         if not isinstance(value, list) or not 0 < len(value) <= MAX_LIST_VALUES:
             raise InvalidInput(f"{field_name} must be a list of 1 to {MAX_LIST_VALUES} values", field_name)
@@ -249,7 +262,7 @@ def _scalar(value: Any, field_name: str) -> Any:
         return _text(value, field_name)
     if isinstance(value, bool):
         return value
-    return _number(value, field_name)
+    return check_number(value, field_name)
 
 
 def _forced(value: Any, variants: Mapping[str, float]) -> dict[str, str]:

@@ -48,10 +48,16 @@ def check_text(field: str, value: object, limit: int = MAX_NAME_CHARS, prefix: s
         raise InvalidInput(f"{name} must not be empty", name)
     if len(value) > limit:
         raise InvalidInput(f"{name} is longer than {limit} characters", name)
+    return check_utf8(name, value)
+
+
+def check_utf8(field: str, value: str) -> str:
+    """``value`` unless it holds a lone surrogate (what invalid UTF-8
+    decodes to with ``surrogateescape``); else InvalidInput naming ``field``."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidInput(f"{name} is not valid UTF-8", name) from None
+        raise InvalidInput(f"{field} is not valid UTF-8", field) from None
     return value
 
 

@@ -33,6 +33,13 @@ experiment's Redis Cluster hash tag (see :func:`hash_tag`).
     process's definitions snapshot; no hash tag is needed.
 ``Ppreflight``
     Written, read back and deleted by ``lamed preflight`` (expires in 60 s).
+``Psession:<digest>``, value ``1``
+    An open dashboard session, expiring with it; logout deletes it. The
+    digest is a 128-bit BLAKE2b of the session token (the key never holds
+    the token itself).
+``Plogin-failures:["client address",window]``
+    Count of wrong logins from one client address in one minute-long
+    window (the window's number since the epoch); expires with the window.
 
 Every key one tracking transaction touches (flags and counts) carries the
 experiment's hash tag, so the transaction runs unchanged on Redis Cluster.
@@ -172,6 +179,13 @@ class KeySchema:
 
     def experiments_key(self, namespace: str) -> bytes:
         return self.prefix + b"experiments:" + _json([namespace])
+
+    def session_key(self, token: str) -> bytes:
+        digest = blake2b(token.encode("utf-8", "replace"), digest_size=16).digest()
+        return self.prefix + b"session:" + b2a_base64(digest, newline=False).translate(_URL_SAFE).rstrip(b"=")
+
+    def login_failures_key(self, client_address: str, window: int) -> bytes:
+        return self.prefix + b"login-failures:" + _json([client_address, window])
 
 
 DEFAULT_KEYS = KeySchema()

@@ -65,7 +65,16 @@ class Settings(NamedTuple):
     # everyone together (docs/operating-redis.md sizes Redis from the rate).
     track_rate_limit: float = 100.0
     track_burst_limit: int = 200
-    architecture: str = "x86_64"  # of the function: x86_64 or arm64 (about 20% cheaper)
+    # The function's CPU: x86_64 or arm64 (about 20% cheaper). None: arm64 for a
+    # new function, an existing one keeps its own (docs/deploy.md).
+    architecture: Optional[str] = None
+    # The front door of /track for snippets: "function_url" (a Lambda function
+    # URL on the live alias, no API Gateway charge) or "rest_api".
+    track_endpoint: str = "function_url"
+    # The function's reserved concurrency, the bound on what reaches the
+    # function and Redis through the function URL (0: none; docs/deploy.md).
+    reserved_concurrency: int = 5
+    log_retention_days: int = 30  # the function's CloudWatch log group
     extra: Mapping[str, object] = MappingProxyType({})
 
     def replace(self, **changes: Any) -> Settings:
@@ -79,6 +88,11 @@ _OPTIONAL_LISTS = ("vpc_subnet_ids", "vpc_security_group_ids")
 _KINDS = {name: type(Settings._field_defaults[name]) for name in _CONFIGURABLE}
 _KINDS.update((name, tuple) for name in _OPTIONAL_LISTS)
 ARCHITECTURES = ("x86_64", "arm64")
+NEW_FUNCTION_ARCHITECTURE = "arm64"  # when architecture is unset: about 20% cheaper per GB-second
+TRACK_ENDPOINTS = ("function_url", "rest_api")
+# The retention periods CloudWatch Logs accepts, in days.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
+LOG_RETENTION_DAYS_YEARS = (1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 
 DEFAULTS = Settings()
@@ -205,8 +219,7 @@ def _validate(settings: Settings, source: str) -> None:
         raise SettingsError(f"{source}: {error}") from None
     _validate_statistics(settings, source)
     _validate_vpc(settings, source)
-    if settings.architecture not in ARCHITECTURES:
-        raise SettingsError(f"{source}: architecture must be x86_64 (the default) or arm64")
+    _validate_deployment(settings, source)
     if not 0 < settings.track_rate_limit <= 1_000_000 or not 0 < settings.track_burst_limit <= 5_000_000:
         raise SettingsError(f"{source}: track_rate_limit and track_burst_limit must be positive")
     for path in settings.track_paths:
@@ -229,6 +242,18 @@ def _validate_statistics(settings: Settings, source: str) -> None:
         raise SettingsError(f"{source}: sequential_tuning_parameter must be a positive number")
     if not 0 < settings.mde <= 10:
         raise SettingsError(f"{source}: mde must be in (0, 10] (a relative effect: 0.1 is 10%)")
+
+
+def _validate_deployment(settings: Settings, source: str) -> None:
+    if settings.architecture is not None and settings.architecture not in ARCHITECTURES:
+        raise SettingsError(f"{source}: architecture must be x86_64 or arm64 (unset: arm64 for a new function)")
+    if settings.track_endpoint not in TRACK_ENDPOINTS:
+        raise SettingsError(f"{source}: track_endpoint must be function_url (the default) or rest_api")
+    if not 0 <= settings.reserved_concurrency <= 100_000:
+        raise SettingsError(f"{source}: reserved_concurrency must be between 0 (none) and 100000")
+    if settings.log_retention_days not in LOG_RETENTION_DAYS + LOG_RETENTION_DAYS_YEARS:
+        allowed = ", ".join(map(str, LOG_RETENTION_DAYS + LOG_RETENTION_DAYS_YEARS))
+        raise SettingsError(f"{source}: log_retention_days must be one of {allowed}")
 
 
 def _validate_vpc(settings: Settings, source: str) -> None:

@@ -1,22 +1,31 @@
-"""Dashboard sessions and CSRF tokens, stateless so they work on Lambda.
+"""Dashboard sessions and CSRF tokens.
 
-A session token is ``<expiry>.<HMAC(api key, expiry)>``: the cookie never
-holds the API key, expires on its own, and changing the key ends every
-session. The CSRF token is an HMAC of the session token, sent in each form
-and checked on every state-changing request (the SameSite cookie already
-stops cross-site posts in current browsers; the token covers the rest).
+A session token is ``<expiry>.<nonce>.<HMAC(api key, expiry.nonce)>``: the
+cookie never holds the API key, expires on its own, and changing the key
+ends every session. A token is also open in Redis
+(:class:`lamed.store.sessions.Sessions`) until it expires or its holder logs
+out, so a logout ends it on the server: a captured cookie stops working.
+The CSRF token is an HMAC of the session token, sent in each form and
+checked on every state-changing request (the SameSite cookie already stops
+cross-site posts in current browsers; the token covers the rest).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import secrets
 import time
 from http.cookies import CookieError, SimpleCookie
 from typing import Optional
 
 COOKIE_NAME = "lamed_session"
 SESSION_SECONDS = 12 * 3600
+# Wrong logins allowed per client address per window; the next is a 429
+# until the window ends (about 10 guesses a minute instead of thousands a second).
+MAX_LOGIN_FAILURES = 10
+LOGIN_WINDOW_SECONDS = 60
 
 
 def _sign(api_key: str, purpose: str, message: str) -> str:
@@ -24,17 +33,28 @@ def _sign(api_key: str, purpose: str, message: str) -> str:
 
 
 def new_session(api_key: str, now: Optional[float] = None) -> str:
+    """A new token; the nonce makes each login's token its own, so logging
+    out ends that session only."""
     expiry = str(int((time.time() if now is None else now) + SESSION_SECONDS))
-    return f"{expiry}.{_sign(api_key, 'session', expiry)}"
+    signed = f"{expiry}.{secrets.token_urlsafe(16)}"
+    return f"{signed}.{_sign(api_key, 'session', signed)}"
 
 
 def session_is_valid(token: Optional[str], api_key: Optional[str], now: Optional[float] = None) -> bool:
-    if not token or not api_key or token.count(".") != 1:
+    """Signed with this key and not expired (whether it is still open is
+    Redis's to say)."""
+    if not token or not api_key or token.count(".") != 2:
         return False
-    expiry, signature = token.split(".")
+    signed, signature = token.rsplit(".", 1)
+    expiry = signed.split(".")[0]
     if not expiry.isdigit() or int(expiry) < (time.time() if now is None else now):
         return False
-    return hmac.compare_digest(signature.encode("ascii", "replace"), _sign(api_key, "session", expiry).encode())
+    return hmac.compare_digest(signature.encode("ascii", "replace"), _sign(api_key, "session", signed).encode())
+
+
+def login_window(now: float) -> tuple[int, int]:
+    """The throttle's current window and the seconds until it ends."""
+    return int(now // LOGIN_WINDOW_SECONDS), math.ceil(LOGIN_WINDOW_SECONDS - now % LOGIN_WINDOW_SECONDS)
 
 
 def csrf_token(session: str, api_key: str) -> str:

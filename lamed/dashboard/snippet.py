@@ -20,6 +20,9 @@ DEFAULT_SCRIPT_SRC = "/js/alephbet.min.js"
 WEIGHT_SCALE = 1000  # Alephbet wants integer weights
 EXAMPLE_VARIANTS = {"A": 50, "B": 50}
 EXAMPLE_GOAL = "clicked"
+ALEPHBET_ADAPTER = "AlephBet.LamedAdapter"  # one GET per event
+BATCH_ADAPTER = "LamedBatchAdapter"  # dashboard_templates/static/lamed-batch.js
+BATCH_ADAPTER_FILE = "lamed-batch.js"
 
 
 def js_string(text: str) -> str:
@@ -40,15 +43,22 @@ def alephbet_weights(definition: Definition) -> dict[str, int]:
 
 
 def experiment_script(
-    name: str, weights: dict[str, int], track_url: str, namespace: str, sample: float = 1.0, goal: str | None = None
+    name: str,
+    weights: dict[str, int],
+    track_url: str,
+    namespace: str,
+    sample: float = 1.0,
+    goal: str | None = None,
+    adapter: str = ALEPHBET_ADAPTER,
 ) -> str:
-    """JavaScript creating the experiment with a LamedAdapter reporting to ``track_url``."""
+    """JavaScript creating the experiment with ``adapter`` (Alephbet's
+    LamedAdapter, or the batching one) reporting to ``track_url``."""
     variants = ",\n".join(
         f"    {js_string(variant)}: {{\n      activate: function () {{}},\n      weight: {weight}\n    }}"
         for variant, weight in weights.items()
     )
     lines = [
-        f"var lamedAdapter = new AlephBet.LamedAdapter({js_string(track_url)}, {js_string(namespace)});",
+        f"var lamedAdapter = new {adapter}({js_string(track_url)}, {js_string(namespace)});",
         "var experiment = new AlephBet.Experiment({",
         f"  name: {js_string(name)},",
         "  tracking_adapter: lamedAdapter,",
@@ -72,11 +82,27 @@ def alephbet_snippet_for_definition(definition: Definition, track_url: str, name
     )
 
 
-def alephbet_snippet(track_url: str, namespace: str, script_src: str = DEFAULT_SCRIPT_SRC) -> str:
-    """A page's script tags: Alephbet from ``script_src`` and an example experiment with one goal."""
-    script = experiment_script("my experiment", EXAMPLE_VARIANTS, track_url, namespace, goal=EXAMPLE_GOAL)
+def alephbet_snippet(track_url: str, namespace: str, script_src: str = DEFAULT_SCRIPT_SRC, batch: bool = False) -> str:
+    """A page's script tags: Alephbet from ``script_src`` and an example
+    experiment with one goal; with ``batch``, the batching adapter inline
+    (events sent in batches, see dashboard_templates/static/lamed-batch.js)."""
+    adapter = BATCH_ADAPTER if batch else ALEPHBET_ADAPTER
+    script = experiment_script(
+        "my experiment", EXAMPLE_VARIANTS, track_url, namespace, goal=EXAMPLE_GOAL, adapter=adapter
+    )
     return (
         "<!-- Alephbet: serve node_modules/alephbet/dist/alephbet.min.js (npm install alephbet) from your site -->\n"
         f'<script src="{escape(script_src, quote=True)}"></script>\n'
-        f"<script>\n{script}</script>"
+        + (f"<script>\n{batch_adapter_script()}</script>\n" if batch else "")
+        + f"<script>\n{script}</script>"
     )
+
+
+def batch_adapter_script() -> str:
+    """The batching adapter's JavaScript, as shipped."""
+    from lamed.dashboard.views import static_file
+
+    script = static_file(BATCH_ADAPTER_FILE)
+    if script is None:
+        raise FileNotFoundError(f"dashboard_templates/static/{BATCH_ADAPTER_FILE} is missing from this install")
+    return script

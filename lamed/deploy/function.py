@@ -9,14 +9,15 @@ from __future__ import annotations
 import base64
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from botocore.exceptions import ClientError
 
+from lamed.core.settings import NEW_FUNCTION_ARCHITECTURE
 from lamed.deploy.aws import Aws, AwsError, is_missing, paginate
 from lamed.deploy.package import Bundle
-from lamed.deploy.plan import ALIAS, DeployPlan, Names
+from lamed.deploy.plan import ALIAS, LOGGING_CONFIG, DeployPlan, Names
 from lamed.deploy.vpc import VPC_ACCESS, current_vpc, same_vpc, vpc_config
 
 _TRUST_POLICY = json.dumps(
@@ -65,6 +66,20 @@ def attached_policies(aws: Aws, names: Names) -> set[str]:
     return {policy["PolicyArn"] for policy in pages}
 
 
+def with_architecture(aws: Aws, plan: DeployPlan) -> DeployPlan:
+    """The plan with the architecture decided: the configured one, else the
+    existing function's own (changed only by setting it), else arm64."""
+    if plan.architecture is not None:
+        return plan
+    try:
+        current = aws.client("lambda").get_function_configuration(FunctionName=plan.names.function)
+    except ClientError as error:
+        if not is_missing(error):
+            raise
+        return replace(plan, architecture=NEW_FUNCTION_ARCHITECTURE)
+    return replace(plan, architecture=(current.get("Architectures") or ["x86_64"])[0])
+
+
 def code_sha256(bundle: Bundle) -> str:
     """The digest as Lambda reports it (base64 of SHA-256)."""
     return base64.b64encode(bytes.fromhex(bundle.sha256)).decode("ascii")
@@ -109,6 +124,7 @@ def _function_config(plan: DeployPlan, role_arn: str) -> dict:
         "Timeout": plan.timeout_seconds,
         "Environment": {"Variables": plan.environment},
         "Description": "Lamed A/B testing backend (lamed deploy)",
+        "LoggingConfig": dict(LOGGING_CONFIG),
     }
     if plan.vpc is not None:
         config["VpcConfig"] = vpc_config(plan.vpc)
@@ -119,9 +135,17 @@ def _config_differs(current: dict, wanted: dict) -> bool:
     variables = current.get("Environment", {}).get("Variables", {})
     if "VpcConfig" in wanted and not same_vpc(current_vpc(current), current_vpc(wanted)):
         return True
-    return variables != wanted["Environment"]["Variables"] or any(
-        current.get(key) != wanted[key] for key in ("Runtime", "Role", "Handler", "MemorySize", "Timeout")
+    return (
+        variables != wanted["Environment"]["Variables"]
+        or not _logging_as_wanted(current)
+        or any(current.get(key) != wanted[key] for key in ("Runtime", "Role", "Handler", "MemorySize", "Timeout"))
     )
+
+
+def _logging_as_wanted(current: dict) -> bool:
+    """Lambda answers with the log group too: only the levels and format are ours."""
+    logging = current.get("LoggingConfig") or {}
+    return all(logging.get(name) == value for name, value in LOGGING_CONFIG.items())
 
 
 def _create_function(client, config: dict, plan: DeployPlan, bundle: Bundle) -> None:
@@ -166,7 +190,8 @@ def publish(aws: Aws, names: Names, bundle: Bundle) -> str:
 
 
 def _same_release(version: dict, latest: dict) -> bool:
-    keys = ("CodeSha256", "Runtime", "Handler", "MemorySize", "Timeout", "Role", "Architectures")
+    # A version keeps the logging configuration it was published with.
+    keys = ("CodeSha256", "Runtime", "Handler", "MemorySize", "Timeout", "Role", "Architectures", "LoggingConfig")
     same_env = version.get("Environment", {}).get("Variables") == latest.get("Environment", {}).get("Variables")
     return (
         same_env

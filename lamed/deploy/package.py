@@ -64,7 +64,12 @@ class Bundle:
 def build_bundle(architecture: str, root: Path = ROOT) -> Bundle:
     """Zips the app and its runtime dependencies for a function on
     ``architecture`` (x86_64 or arm64), deterministically."""
-    entries = dict(_app_files(root))
+    with tempfile.TemporaryDirectory() as scratch:
+        return _build(architecture, root, Path(scratch))
+
+
+def _build(architecture: str, root: Path, scratch: Path) -> Bundle:
+    entries = dict(_app_files(root, scratch))
     entries.update(_chalice_runtime())
     for library in RUNTIME_LIBRARIES:
         entries.update(_library_files(library))
@@ -75,9 +80,8 @@ def build_bundle(architecture: str, root: Path = ROOT) -> Bundle:
         except WheelError as error:
             warnings.append(f"{name} left out, the function parses Redis replies in Python (slower): {error}")
     contents = {name: path.read_bytes() for name, path in entries.items()}
-    with tempfile.TemporaryDirectory() as scratch:
-        for name in [name for name in entries if name.endswith(".py")]:
-            contents[importlib.util.cache_from_source(name)] = _bytecode(entries[name], name, Path(scratch))
+    for name in [name for name in entries if name.endswith(".py")]:
+        contents[importlib.util.cache_from_source(name)] = _bytecode(entries[name], name, scratch)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for name in sorted(contents):
@@ -103,10 +107,17 @@ def _bytecode(source: Path, name: str, scratch: Path) -> bytes:
     return target.read_bytes()
 
 
-def _app_files(root: Path) -> Iterator[tuple[str, Path]]:
+# The entry point when deploying from an install, which has no app.py (it is
+# the checkout's Chalice entry point, not a module of site-packages): the
+# handler is all Lambda needs of it.
+INSTALLED_ENTRY = '"""Lambda entry point: app.handler."""\n\nfrom lamed.web.lambda_handler import handler\n'
+
+
+def _app_files(root: Path, scratch: Path) -> Iterator[tuple[str, Path]]:
     app_module = root / "app.py"
     if not app_module.is_file():
-        raise PackageError(f"{app_module} not found: run lamed deploy from a Lamed checkout or install")
+        app_module = scratch / "app.py"
+        app_module.write_text(INSTALLED_ENTRY)
     yield "app.py", app_module
     yield from _tree(root / "lamed", "lamed", python_only=False, skip_dirs=_SKIPPED_DIRS)
     templates = root / "dashboard_templates"

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
-from lamed.core.settings import Settings
+from lamed.core.settings import NEW_FUNCTION_ARCHITECTURE, Settings
 from lamed.deploy.routes import ApiRoute, api_routes
 from lamed.web.lambda_handler import HEALTH_KEY, WARMUP_KEY
 
@@ -22,7 +22,21 @@ CANARY_MIN, CANARY_MAX = 0.1, 50.0
 LAMBDA_RUNTIMES = ("3.9", "3.10", "3.11", "3.12", "3.13")
 # Settings that configure the operator's side or the function's AWS
 # configuration, not the code: the function never reads them.
-_NOT_FOR_LAMBDA = {"aws_region", "extra", "vpc_subnet_ids", "vpc_security_group_ids", "architecture"}
+_NOT_FOR_LAMBDA = {
+    "aws_region",
+    "extra",
+    "vpc_subnet_ids",
+    "vpc_security_group_ids",
+    "architecture",
+    "track_endpoint",
+    "reserved_concurrency",
+    "log_retention_days",
+}
+# The function's logs: JSON, so that Lambda filters by level; the system's
+# START, END and REPORT lines (about 300 bytes an invocation, most of the
+# bill a function URL leaves) are INFO, so an event that went well writes
+# nothing; warnings (Redis unavailable) and errors are kept.
+LOGGING_CONFIG = {"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "WARN"}
 # The function is configured by env vars only: never read a stray config file.
 _NO_CONFIG_FILE = "/var/task/.lamed-no-config-file.json"
 
@@ -48,6 +62,10 @@ class Names:
     @property
     def rule(self) -> str:
         return f"{self.base}-warmup"
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/lambda/{self.function}"
 
 
 @dataclass(frozen=True)
@@ -83,7 +101,11 @@ class DeployPlan:
     canary_percent: Optional[float] = None
     memory_mb: int = 256
     timeout_seconds: int = 10
-    architecture: str = Settings._field_defaults["architecture"]
+    # None: NEW_FUNCTION_ARCHITECTURE for a new function, an existing one keeps its own.
+    architecture: Optional[str] = Settings._field_defaults["architecture"]
+    track_endpoint: str = Settings._field_defaults["track_endpoint"]
+    reserved_concurrency: int = Settings._field_defaults["reserved_concurrency"]
+    log_retention_days: int = Settings._field_defaults["log_retention_days"]
     # None: the VPC settings are not set, and a VPC set by hand is left as it is.
     vpc: Optional[Vpc] = None
     throttle: Throttle = Throttle(
@@ -118,6 +140,9 @@ def build_plan(settings: Settings, region: str, canary_percent: Optional[float] 
         environment=lambda_environment(settings),
         canary_percent=None if canary_percent is None else check_canary(canary_percent),
         architecture=settings.architecture,
+        track_endpoint=settings.track_endpoint,
+        reserved_concurrency=settings.reserved_concurrency,
+        log_retention_days=settings.log_retention_days,
         vpc=wanted_vpc(settings),
         throttle=Throttle(settings.track_rate_limit, settings.track_burst_limit),
     )
@@ -159,12 +184,18 @@ def describe(plan: DeployPlan) -> list[str]:
         else f"publish a new version (if the code or config changed) and point alias '{ALIAS}' at it"
     )
     policies = "Lambda basic execution" + ("" if plan.vpc is None or plan.vpc.is_none else " and VPC access")
+    logging = ", ".join(f"{name} {value}" for name, value in LOGGING_CONFIG.items())
     lines = [
         f"region {plan.region}",
         f"IAM role {names.role} ({policies}), created if missing",
-        f"Lambda function {names.function}: {plan.runtime} on {plan.architecture}, handler app.handler, "
-        f"{plan.memory_mb} MB, {plan.timeout_seconds} s, env {', '.join(sorted(plan.environment))}",
+        f"Lambda function {names.function}: {plan.runtime} on {describe_architecture(plan.architecture)}, "
+        f"handler app.handler, {plan.memory_mb} MB, {plan.timeout_seconds} s, "
+        f"env {', '.join(sorted(plan.environment))}",
+        f"logging: {logging} (an event that went well writes no log line); log group {names.log_group} "
+        f"kept {plan.log_retention_days} days",
         describe_vpc(plan.vpc),
+        f"invokes the new version with {HEALTH_INPUT} (Redis checked from inside the function) before '{ALIAS}' "
+        "moves: if that fails, nothing else changes",
         release,
         f"REST API {names.base}, stage '{STAGE}', every route proxied to {names.function}:{ALIAS}:",
     ]
@@ -174,10 +205,38 @@ def describe(plan: DeployPlan) -> list[str]:
     lines += [
         plan.throttle.describe(),
         f"API key {names.base} (the configured api_key) in usage plan {names.base}",
+        describe_track_endpoint(plan),
+        describe_concurrency(plan.reserved_concurrency),
         f"EventBridge rule {names.rule}: {WARMUP_SCHEDULE} invokes {names.function}:{ALIAS} with {WARMUP_INPUT}",
-        f"then invokes the new version with {HEALTH_INPUT}: Redis checked from inside the function",
     ]
     return lines
+
+
+def describe_architecture(architecture: Optional[str]) -> str:
+    if architecture is not None:
+        return architecture
+    return (
+        f"{NEW_FUNCTION_ARCHITECTURE} if new (an existing function keeps its architecture: "
+        "set architecture to change it)"
+    )
+
+
+def describe_track_endpoint(plan: DeployPlan) -> str:
+    if plan.track_endpoint == "rest_api":
+        return (
+            f"function URL on {plan.names.function}:{ALIAS}: removed if present (track_endpoint rest_api: "
+            f"snippets use the REST API's /track)"
+        )
+    return (
+        f"function URL on {plan.names.function}:{ALIAS}: auth type NONE, public invoke policy, CORS from the "
+        "function; snippets use it for /track (track_endpoint function_url; the REST API's /track stays)"
+    )
+
+
+def describe_concurrency(reserved: int) -> str:
+    if not reserved:
+        return "reserved concurrency: none (reserved_concurrency 0): the account's limit is the only bound"
+    return f"reserved concurrency {reserved}: at most {reserved} requests at a time reach the function and Redis"
 
 
 def describe_vpc(vpc: Optional[Vpc]) -> str:

@@ -22,11 +22,18 @@ def release(aws: Aws, names: Names, version: str, canary_percent: Optional[float
     return alias, f"{ALIAS}: version {current.version} → {version}"
 
 
-def _start_canary(aws: Aws, names: Names, current: Optional[AliasState], version: str, percent: float):
+def require_new_canary(aws: Aws, names: Names, version: str) -> AliasState:
+    """A canary needs a live version, other than ``version``, to compare with."""
+    current = read_alias(aws, names)
     if current is None:
         raise AwsError("a canary needs a live version to compare with: run `lamed deploy` without --canary first")
     if version == current.version:
         raise AwsError(f"nothing new to canary: version {version} is already live (code and config unchanged)")
+    return current
+
+
+def _start_canary(aws: Aws, names: Names, current: Optional[AliasState], version: str, percent: float):
+    current = require_new_canary(aws, names, version)
     alias = point_alias(aws, names, current.version, current.previous, canary=(version, percent / 100))
     return alias, f"{ALIAS}: {percent:g}% to version {version}, {100 - percent:g}% to version {current.version}"
 

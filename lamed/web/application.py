@@ -7,8 +7,9 @@ import functools
 import threading
 from typing import Any
 
-from chalice import Chalice
+from chalice import Chalice, Response
 
+from lamed.web.replies import security_headers
 from lamed.web.routes import register_all
 
 
@@ -46,4 +47,23 @@ def create_app() -> LamedChalice:
     objects that Chalice can bind to one app only."""
     app = LamedChalice(app_name="lamed")
     register_all(app)
+    mark_api_key_routes(app)
+    app.register_middleware(_secured, "http")
     return app
+
+
+def mark_api_key_routes(app: Chalice) -> None:
+    """ "Needs the API key" as data on each route, in Chalice's own field
+    (``RouteEntry.api_key_required``), from the ``requires_api_key`` check
+    its view carries: what OpenAPI documents and ``lamed deploy`` puts
+    behind API Gateway's key."""
+    for methods in app.routes.values():
+        for entry in methods.values():
+            entry.api_key_required = bool(getattr(entry.view_function, "requires_api_key", False))
+
+
+def _secured(event: Any, get_response: Any) -> Response:
+    """Every answer of a route carries the security headers."""
+    response = get_response(event)
+    response.headers = {**security_headers(event.headers), **(response.headers or {})}
+    return response

@@ -1,11 +1,14 @@
 """The Lambda entry point (``app.handler``): ``/track`` answered without
 Chalice or redis-py, everything else by the Chalice app, built on first use.
+/track comes as the REST API's events or as the function URL's (payload
+format 2.0, read by :mod:`lamed.web.payload`), both answered by one call of
+:func:`lamed.web.tracking.track_http`; the function URL serves nothing else.
 
 A cold start on the track path therefore imports only the standard library's
 ``json``, ``socket`` and ``typing`` besides Lamed's own small modules; the first request
 for results, the dashboard or definitions pays for Chalice and redis-py once.
 Both paths give the same answers (the Chalice route calls the same
-:func:`lamed.web.tracking.track`); the tests compare them.
+:func:`lamed.web.tracking.track_http`); the tests compare them.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from collections.abc import Callable
 
 from lamed.core.errors import SettingsError, StoreUnavailable
 from lamed.web import runtime
-from lamed.web.replies import proxy_response
-from lamed.web.tracking import TRACK_METHODS, TRACK_PATH, track
+from lamed.web.payload import is_http_v2, plain_request, request_body, v2_response
+from lamed.web.replies import error_reply, proxy_response
+from lamed.web.tracking import TRACK_METHODS, TRACK_PATH, track_http
 
 WARMUP_KEY = "lamed-warmup"
 # A direct invocation (`lamed deploy`, `lamed status`) asking how Redis looks
 # from where the function runs: ``{"lamed-health": true}``.
 HEALTH_KEY = "lamed-health"
+NOT_ON_FUNCTION_URL = "not found: the function URL serves /track (and the extra track paths) only"
 # Chalice's own answer to an unexpected exception, kept for the fast path.
 INTERNAL_ERROR = {
     "headers": {"Content-Type": "application/json"},
@@ -82,6 +87,8 @@ def make_handler(chalice_app: Callable[[], Callable]) -> Callable:
             return warm_answer()
         if is_health_check(event):
             return health_answer()
+        if is_http_v2(event):
+            return v2_response(function_url_answer(event))
         request_context = event.get("requestContext") if isinstance(event, dict) else None
         if request_context and request_context.get("resourcePath"):
             request_context["resourcePath"] = resource_path_for(request_context["resourcePath"])
@@ -93,27 +100,32 @@ def make_handler(chalice_app: Callable[[], Callable]) -> Callable:
     return handler
 
 
+def function_url_answer(event: dict) -> dict:
+    """A payload format 2.0 event (the function URL): /track and the extra
+    track paths only. Everything else lives on the REST API, behind its key."""
+    try:
+        request = plain_request(event)
+        if resource_path_for(request.path) != TRACK_PATH or request.method not in TRACK_METHODS:
+            return proxy_response(error_reply(NOT_ON_FUNCTION_URL, 404, "path"))
+        return proxy_response(track_http(request.method, request.query, event.get("headers") or {}, request.body))
+    except Exception:
+        return internal_error()
+
+
 def track_event(method: str, event: dict) -> dict:
     """/track from an API Gateway proxy event to its proxy response."""
     try:
         query = {name: values[-1] for name, values in (event.get("multiValueQueryStringParameters") or {}).items()}
-        headers = event.get("headers") or {}
-        content_type = next((value for name, value in headers.items() if name.lower() == "content-type"), None)
-        return proxy_response(track(method, query, _body(event), content_type))
+        return proxy_response(track_http(method, query, event.get("headers") or {}, request_body(event)))
     except Exception:
-        import logging  # only on a bug: 7 ms of import nobody else should pay
-
-        logging.getLogger("lamed").exception("unexpected error on /track")
-        return dict(INTERNAL_ERROR)
+        return internal_error()
 
 
-def _body(event: dict) -> bytes:
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        import base64  # API Gateway encodes only binary media types
+def internal_error() -> dict:
+    import logging  # only on a bug: 7 ms of import nobody else should pay
 
-        return base64.b64decode(body)
-    return body.encode("utf-8", "surrogatepass")  # a lone surrogate is then invalid UTF-8: a 400
+    logging.getLogger("lamed").exception("unexpected error on /track")
+    return dict(INTERNAL_ERROR)
 
 
 def _default_app() -> Callable:

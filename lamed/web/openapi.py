@@ -3,7 +3,8 @@
 Every route of the Chalice app appears: paths, methods and path parameters
 come from the app's route table (so a new route cannot be forgotten), and the
 query parameters and bodies of the public API are described by hand below.
-Routes behind the API key (see ``requires_api_key``) declare the
+Routes behind the API key (``api_key_required`` on the route, see
+``lamed.web.application.mark_api_key_routes``) declare the
 ``x-api-key`` security scheme.
 """
 
@@ -104,7 +105,7 @@ def _operation(method: str, path: str, entry: Any) -> dict:
     }
     if "requestBody" in described:
         operation["requestBody"] = described["requestBody"]
-    if getattr(entry.view_function, "requires_api_key", False):
+    if entry.api_key_required:
         operation["security"] = [{"apiKey": []}]
     return operation
 

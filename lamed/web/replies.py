@@ -21,6 +21,10 @@ PUBLIC_CORS = {
     "Access-Control-Max-Age": "86400",
 }
 RETRY = {"Retry-After": "1"}
+# On every answer: no browser guesses a type other than the one sent.
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+# Over https only (a browser ignores it over http): this host is https-only for a year.
+HSTS = {"Strict-Transport-Security": "max-age=31536000"}
 # What the core raises and a reply answers; anything else is a bug (a 500).
 ANSWERED_ERRORS = (InvalidInput, StoreUnavailable, SettingsError)
 
@@ -28,14 +32,38 @@ ANSWERED_ERRORS = (InvalidInput, StoreUnavailable, SettingsError)
 Reply = namedtuple("Reply", "status body headers")
 
 
+def security_headers(request_headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers every answer carries: NOSNIFF, and HSTS when the request
+    came over https (``X-Forwarded-Proto`` from API Gateway or the proxy in
+    front of ``lamed serve``). ``request_headers`` with lower-case names."""
+    if (request_headers.get("x-forwarded-proto") or "").lower() == "https":
+        return {**NOSNIFF, **HSTS}
+    return dict(NOSNIFF)
+
+
 def json_reply(body: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
-    merged = {"Content-Type": "application/json", "Cache-Control": NO_STORE}
+    merged = {"Content-Type": "application/json", "Cache-Control": NO_STORE, **NOSNIFF}
     merged.update(headers or {})
     return Reply(status, body, merged)
 
 
 def error_reply(message: str, status: int, field: str | None = None, headers: Mapping | None = None) -> Reply:
     return json_reply({"error": message, "field": field}, status, headers)
+
+
+def same_origin_path(path: str | None, limit: int) -> str | None:
+    """``path`` if a browser sent to it stays on this origin, else None: it
+    starts with one ``/`` and holds no control character, before or after
+    percent-decoding (a browser drops tabs and newlines, then reads ``/\\``
+    as ``//``, another host). At most ``limit`` characters."""
+    if not path or len(path) > limit or not path.startswith("/"):
+        return None
+    from urllib.parse import unquote  # redirects only: not on the track path
+
+    for form in (path, unquote(path, errors="replace")):
+        if form.startswith(("//", "/\\")) or any(ord(c) < 0x20 or ord(c) == 0x7F for c in form):
+            return None
+    return path
 
 
 def reply_for(error: Exception, headers: Mapping[str, str] | None = None) -> Reply:

@@ -3,8 +3,10 @@
 
 ``GET /track`` takes one event exactly as Alephbet's LamedAdapter sends it,
 ``POST /track`` one event or a batch, ``OPTIONS`` is the CORS preflight.
-The Lambda handler calls this directly (no Chalice, no redis-py on a cold
-start); the Chalice route in :mod:`lamed.web.routes.tracking` wraps it.
+:func:`track_http` is the one parser of /track requests: the Lambda handler
+calls it directly (no Chalice, no redis-py on a cold start) with the parts of
+an API Gateway event, the Chalice route in :mod:`lamed.web.routes.tracking`
+with the parts of its request.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import Any
 
 from lamed.core.counting import COUNTED, DUPLICATE, REFUSED, Outcome
 from lamed.core.errors import LimitExceeded
-from lamed.core.events import Event, event_from_mapping, parse_body
+from lamed.core.events import Event, check_utf8, event_from_mapping, parse_body
 from lamed.web import runtime
-from lamed.web.replies import ANSWERED_ERRORS, PUBLIC_CORS, Reply, json_reply, reply_for
+from lamed.web.replies import ANSWERED_ERRORS, PUBLIC_CORS, Reply, json_reply, reply_for, security_headers
 
 TRACK_PATH = "/track"
 TRACK_METHODS = ("GET", "POST", "OPTIONS")
@@ -26,6 +28,35 @@ INVALID = "invalid"
 NOT_COUNTED = "not_counted"
 STATUSES = (COUNTED, DUPLICATE, INVALID)  # every batch answer counts these (and NOT_COUNTED when there are any)
 _EXPERIMENT = itemgetter(0, 1)  # an Event's (namespace, experiment)
+
+
+def track_http(method: str, query: Mapping[str, str] | str, headers: Mapping[str, str], body: bytes) -> Reply:
+    """One request to /track from its HTTP parts: ``method`` one of
+    TRACK_METHODS, ``query`` the parameters (the last of repeated ones) or
+    the raw query string, ``headers`` in any case, ``body`` as received
+    (read for POST only). Bad input is a 400 naming the field."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    try:
+        params = _query_params(query) if isinstance(query, str) else query
+    except ANSWERED_ERRORS as error:
+        reply = reply_for(error, PUBLIC_CORS)
+    else:
+        reply = track(method, params, body if method == "POST" else b"", lowered.get("content-type"))
+    return reply._replace(headers={**reply.headers, **security_headers(lowered)})
+
+
+def _query_params(query: str) -> dict[str, str]:
+    """A raw query string's parameters (the last of repeated ones), UTF-8
+    after percent-decoding, or InvalidInput naming the parameter."""
+    from urllib.parse import parse_qsl  # only callers with a raw query string pay for it
+
+    params = {}
+    for name, value in parse_qsl(query, keep_blank_values=True, errors="surrogateescape"):
+        params[name] = value
+    for name, value in params.items():
+        check_utf8(name, name)
+        check_utf8(name, value)
+    return params
 
 
 def track(method: str, query: Mapping[str, str], body: bytes, content_type: str | None) -> Reply:

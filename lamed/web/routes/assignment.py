@@ -17,7 +17,7 @@ from chalice import Blueprint, Response
 
 from lamed.core.assignment import assign
 from lamed.core.counting import REFUSED
-from lamed.core.definitions import definition_from_dict, updated
+from lamed.core.definitions import check_number, definition_from_dict, updated
 from lamed.core.errors import DefinitionNotFound, InvalidInput
 from lamed.core.events import (
     MAX_BODY_BYTES,
@@ -71,8 +71,13 @@ def _attributes(value: Any) -> dict:
         raise InvalidInput(f"at most {MAX_ATTRIBUTES} attributes", "attributes")
     for name, item in value.items():
         check_text("attributes", name, MAX_NAME_CHARS)
-        if item is not None and not isinstance(item, (str, int, float, bool)):
-            raise InvalidInput(f"attribute {name!r} must be a string, number or boolean", f"attributes.{name}")
+        where = f"attributes.{name}"
+        if isinstance(item, str) and item:
+            check_text(where, item, MAX_NAME_CHARS)
+        elif isinstance(item, (int, float)) and not isinstance(item, bool):
+            check_number(item, where)  # bounded as the rules' numbers are
+        elif item is not None and not isinstance(item, (str, bool)):
+            raise InvalidInput(f"attribute {name!r} must be a string, number or boolean", where)
     return value
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -20,8 +21,9 @@ from lamed.core.errors import InvalidInput
 from lamed.core.events import MAX_NAME_CHARS, namespace_or_default
 from lamed.dashboard import auth
 from lamed.dashboard.snippet import alephbet_snippet
+from lamed.store.sessions import Sessions
 from lamed.web import runtime
-from lamed.web.replies import NO_STORE
+from lamed.web.replies import NO_STORE, same_origin_path
 from lamed.web.routes.http import handles_errors, key_problem
 
 blueprint = Blueprint(__name__)
@@ -94,9 +96,26 @@ def _is_https() -> bool:
     return (_request().headers.get("x-forwarded-proto") or "").lower() == "https"
 
 
+def _sessions() -> Sessions:
+    store = runtime.store()
+    return Sessions(store.client, store.keys)
+
+
 def _session() -> Optional[str]:
-    token = auth.session_from_cookies(_request().headers.get("cookie"))
-    return token if auth.session_is_valid(token, runtime.settings().api_key) else None
+    """The request's session token if it is signed with the key, unexpired
+    and still open (not logged out); asked of Redis once per request."""
+    request = _request()
+    if not hasattr(request, "lamed_session"):
+        token = auth.session_from_cookies(request.headers.get("cookie"))
+        valid = auth.session_is_valid(token, runtime.settings().api_key) and _sessions().is_open(token)
+        request.lamed_session = token if valid else None
+    return request.lamed_session
+
+
+def _client_address() -> str:
+    """Where the request came from, as API Gateway or ``lamed serve`` saw it."""
+    identity = _request().context.get("identity") or {}
+    return (identity.get("sourceIp") or "unknown")[:64]
 
 
 def _page(template: str, root: str, status: int = 200, **context: Any) -> Response:
@@ -148,13 +167,25 @@ def login_form() -> Response:
 @blueprint.route("/dashboard/login", methods=["POST"], content_types=["*/*"])
 @handles_errors()
 def login() -> Response:
+    """Throttled per client address across processes: after
+    MAX_LOGIN_FAILURES wrong keys in a window, 429 until it ends."""
     form = _form()
     back_to = _same_origin(form.get("next"))
+    sessions, address = _sessions(), _client_address()
+    window, retry_after = auth.login_window(time.time())
+    if sessions.failed_logins(address, window) >= auth.MAX_LOGIN_FAILURES:
+        message = f"too many wrong keys from your address: try again in {retry_after} s"
+        response = _page("login.html", ROOT_FROM_BELOW, 429, message=message, next_path=back_to or "")
+        response.headers["Retry-After"] = str(retry_after)
+        return response
     problem = key_problem(form.get("key") or None)
     if problem is not None:
+        if problem.status_code in (401, 403):
+            sessions.count_failed_login(address, window, auth.LOGIN_WINDOW_SECONDS)
         message = problem.body["error"]
         return _page("login.html", ROOT_FROM_BELOW, problem.status_code, message=message, next_path=back_to or "")
     token = auth.new_session(runtime.settings().api_key)
+    sessions.open(token, auth.SESSION_SECONDS)
     return _redirect(back_to or ROOT_FROM_BELOW, **{"Set-Cookie": auth.set_cookie_header(token, _is_https())})
 
 
@@ -167,20 +198,17 @@ def _requested_path() -> str:
 
 def _same_origin(path: Optional[str]) -> Optional[str]:
     """``path`` if it is a path on this server, else None: login must not
-    send anyone to another site (``//host``, ``https:``, ``/\\host``)."""
-    if (
-        not path
-        or len(path) > MAX_NEXT_CHARS
-        or not path.startswith("/")
-        or path.startswith(("//", "/\\"))
-        or any(c in path for c in "\r\n")
-    ):
-        return None
-    return path
+    send anyone to another site (see lamed.web.replies.same_origin_path)."""
+    return same_origin_path(path, MAX_NEXT_CHARS)
 
 
 @blueprint.route("/dashboard/logout", methods=["POST"], content_types=["*/*"])
+@handles_errors()
 def logout() -> Response:
+    """Ends the session on the server too: the cookie, if kept, no longer works."""
+    token = auth.session_from_cookies(_request().headers.get("cookie"))
+    if token:
+        _sessions().close(token)
     return _redirect(f"{ROOT_FROM_BELOW}/login", **{"Set-Cookie": auth.clear_cookie_header(_is_https())})
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from lamed.web.routes.http import to_response
-from lamed.web.tracking import TRACK_METHODS, TRACK_PATH, track
+from lamed.web.tracking import TRACK_METHODS, TRACK_PATH, track_http
 
 blueprint = Blueprint(__name__)
 
@@ -16,8 +16,7 @@ def track_view() -> Response:
     request = blueprint.current_request
     raw = request.raw_body if request.method == "POST" else b""
     body = raw.encode("utf-8") if isinstance(raw, str) else raw
-    query = dict(request.query_params or {})
-    return to_response(track(request.method, query, body, request.headers.get("content-type")))
+    return to_response(track_http(request.method, dict(request.query_params or {}), dict(request.headers), body))
 
 
 # Extra paths from settings (``track_paths``, against ad-blockers) reach this
