@@ -21,6 +21,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import re
 import secrets
 import threading
@@ -218,11 +219,14 @@ def configure_logging(level: str) -> None:
 
 def observed_application(api_key: Optional[str], log_level: str, wsgi_app: Optional[Callable] = None) -> ObservedApp:
     """The app of ``lamed serve`` (``wsgi_app``, default the process's) with
-    logs and Prometheus metrics; MULTIPROC_ENV must name the run's directory."""
-    from lamed.web.prometheus import PrometheusObserver  # after MULTIPROC_ENV is set
+    logs and Prometheus metrics (where MULTIPROC_ENV names the run's directory)."""
     from lamed.web.wsgi import application
 
     app = wsgi_app or application()
     configure_logging(log_level)  # after the Chalice app, which sets "lamed" to ERROR on stdout
+    if not os.environ.get(MULTIPROC_ENV):  # an app served in process by a test: logs only
+        return ObservedApp(app)
+    from lamed.web.prometheus import PrometheusObserver  # after MULTIPROC_ENV is set: prometheus_client reads it
+
     routes = [*getattr(app, "resources", ()), METRICS_PATH]
     return ObservedApp(app, PrometheusObserver(routes), api_key)

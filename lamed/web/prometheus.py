@@ -40,7 +40,8 @@ def status_class(status: int) -> str:
 class PrometheusObserver(Observer):
     """The core's observer (:mod:`lamed.core.observe`) and the request
     metrics of the WSGI shell (:mod:`lamed.web.observed`), in one process's
-    prometheus_client values.
+    prometheus_client values. They are registered nowhere: the exposition
+    reads the files of every process (:func:`exposition`).
 
     Needs MULTIPROC_ENV set: without it, each worker would count alone."""
 
@@ -48,17 +49,30 @@ class PrometheusObserver(Observer):
         if not os.environ.get(MULTIPROC_ENV):
             raise RuntimeError(f"{MULTIPROC_ENV} must name the run's metrics directory (lamed serve sets it)")
         self.routes = frozenset(routes) | {OTHER_ROUTE}
-        self.events_total = Counter("lamed_events", "Events by outcome.", ["outcome"])
-        self.requests_total = Counter("lamed_requests", "HTTP requests by route and status class.", ["route", "status"])
+        self.events_total = Counter("lamed_events", "Events by outcome.", ["outcome"], registry=None)
+        self.requests_total = Counter(
+            "lamed_requests", "HTTP requests by route and status class.", ["route", "status"], registry=None
+        )
         self.request_seconds = Histogram(
-            "lamed_request_duration_seconds", "HTTP request duration by route.", ["route"], buckets=REQUEST_BUCKETS
+            "lamed_request_duration_seconds",
+            "HTTP request duration by route.",
+            ["route"],
+            buckets=REQUEST_BUCKETS,
+            registry=None,
         )
         self.round_trip_seconds = Histogram(
-            "lamed_redis_round_trip_seconds", "One request to Redis and its replies.", buckets=ROUND_TRIP_BUCKETS
+            "lamed_redis_round_trip_seconds",
+            "One request to Redis and its replies.",
+            buckets=ROUND_TRIP_BUCKETS,
+            registry=None,
         )
-        self.redis_errors_total = Counter("lamed_redis_errors", "Redis failures by kind.", ["kind"])
-        self.watch_retries_total = Counter("lamed_watch_retries", "Transactions started again: a watched flag changed.")
-        self.connections_total = Counter("lamed_redis_connections_opened", "Connections opened to Redis.")
+        self.redis_errors_total = Counter("lamed_redis_errors", "Redis failures by kind.", ["kind"], registry=None)
+        self.watch_retries_total = Counter(
+            "lamed_watch_retries", "Transactions started again: a watched flag changed.", registry=None
+        )
+        self.connections_total = Counter(
+            "lamed_redis_connections_opened", "Connections opened to Redis.", registry=None
+        )
         self._outcomes = {outcome: self.events_total.labels(outcome) for outcome in OUTCOMES}
         self._errors = {kind: self.redis_errors_total.labels(kind) for kind in ERROR_KINDS}
         for route in self.routes:
