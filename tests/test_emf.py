@@ -136,6 +136,7 @@ def test_a_line_a_minute_whose_counts_equal_what_was_sent(environment, own_redis
         directive = document["_aws"]["CloudWatchMetrics"][0]
         assert directive["Namespace"] == "Lamed" and directive["Dimensions"] == [["FunctionName", "Version"]]
         assert (document["FunctionName"], document["Version"]) == ("lamed-api", "7")
+        assert document["level"] == "WARN"  # kept by the function's application log level (WARN)
         units = {metric["Name"]: metric["Unit"] for metric in directive["Metrics"]}
         assert units["EventsCounted"] == "Count" and units["TrackDuration"] == units["RedisRoundTrip"] == "Milliseconds"
         assert len(document["TrackDuration"]) == min(document["Requests"], 100)
@@ -179,3 +180,12 @@ def test_a_busy_minute_sends_its_percentiles():
     values = document["TrackDuration"]
     assert len(values) == 100 and document["Requests"] == 1000 and document["Version"] == "8"
     assert values.count(1.0) == 90 and values.count(50.0) == 9 and values.count(900.0) == 1
+
+
+def test_the_line_is_kept_by_the_functions_log_level():
+    """Lambda drops application lines below ApplicationLogLevel, and reads a
+    line without a level as INFO: the metrics line says its level."""
+    from lamed.deploy.plan import LOGGING_CONFIG
+
+    order = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+    assert order.index(emf.LINE_LEVEL) >= order.index(LOGGING_CONFIG["ApplicationLogLevel"])

@@ -43,6 +43,11 @@ NAMESPACE = "Lamed"
 INTERVAL_SECONDS = 60.0
 MAX_VALUES = 100  # per metric in one EMF document
 DIMENSIONS = ("FunctionName", "Version")
+# The function logs in JSON at application level WARN (lamed.deploy.plan's
+# LOGGING_CONFIG, so an event that went well writes nothing); Lambda gives a
+# line without a "level" INFO and drops it. The metrics line says WARN to be
+# kept: a line a minute, not a warning.
+LINE_LEVEL = "WARN"
 OUTCOME_METRICS = {
     "counted": "EventsCounted",
     "duplicate": "EventsDuplicate",
@@ -134,6 +139,7 @@ class CloudWatchMetrics(Observer):
                 "Timestamp": int(now * 1000),
                 "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [list(DIMENSIONS)], "Metrics": metrics}],
             },
+            "level": LINE_LEVEL,
             **self.dimensions,
             **values,
             "RedisErrors": dict(self.errors),
