@@ -73,6 +73,7 @@ def own_redis():
 def environment(own_redis, monkeypatch):
     """One execution environment of version 7 on a simulated clock."""
     runtime.install(Settings(redis_url=own_redis.url, allowed_namespaces=("shop",), redis_timeout_seconds=0.2))
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")  # as on Lambda: the SIGTERM handler is set
     clock = Clock()
     monkeypatch.setattr(emf, "time", clock)
     previous_observer = observe.watching

@@ -183,7 +183,8 @@ def for_this_environment(context: object) -> CloudWatchMetrics:
     name = getattr(context, "function_name", None) or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "lamed")
     version = getattr(context, "function_version", None) or os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
     metrics = CloudWatchMetrics(str(name), str(version))
-    _flush_on_sigterm(metrics)
+    if os.environ.get("AWS_LAMBDA_RUNTIME_API"):  # on Lambda, not in a test or a local run
+        _flush_on_sigterm(metrics)
     return metrics
 
 
