@@ -111,6 +111,15 @@ def _search(names: Names, metric: str, stat: str) -> str:
     return f"SEARCH('{schema} MetricName=\"{metric}\" FunctionName=\"{names.function}\"', '{stat}', {PERIOD_SECONDS})"
 
 
+def _lambda_search(names: Names, metric: str) -> str:
+    """Lambda's own ``metric`` for each version the live alias ran."""
+    schema = "{AWS/Lambda,FunctionName,Resource,ExecutedVersion}"
+    return (
+        f'SEARCH(\'{schema} MetricName="{metric}" FunctionName="{names.function}" '
+        f"Resource=\"{names.function}:{ALIAS}\"', 'Sum', {PERIOD_SECONDS})"
+    )
+
+
 def dashboard_body(names: Names, region: str) -> str:
     """The dashboard's JSON: Lamed's metrics by version, and Lambda's own."""
 
@@ -134,18 +143,13 @@ def dashboard_body(names: Names, region: str) -> str:
         }
 
     outcomes = [(outcome, _search(names, metric, "Sum")) for outcome, metric in OUTCOME_METRICS.items()]
-    lambda_schema = "{AWS/Lambda,FunctionName,Resource,ExecutedVersion}"
-    lambda_search = (
-        f'SEARCH(\'{lambda_schema} MetricName="Errors" FunctionName="{names.function}" '
-        f"Resource=\"{names.function}:{ALIAS}\"', 'Sum', {PERIOD_SECONDS})"
-    )
     widgets = [
         widget("Events by outcome, per version", outcomes, 0, 0, " (sum a minute)"),
         widget("503 answers, per version", [("503", _search(names, "Unavailable503", "Sum"))], 12, 0),
         widget("/track duration p99, per version (ms)", [("p99", _search(names, "TrackDuration", "p99"))], 0, 6),
         widget("Redis round trip p99, per version (ms)", [("p99", _search(names, "RedisRoundTrip", "p99"))], 12, 6),
-        widget("Requests to /track, per version", [("requests", _search(names, "Requests", "Sum"))], 0, 12),
-        widget("Lambda errors, per version (AWS/Lambda)", [("errors", lambda_search)], 12, 12),
+        widget("Invocations, per version (AWS/Lambda)", [("invocations", _lambda_search(names, "Invocations"))], 0, 12),
+        widget("Lambda errors, per version (AWS/Lambda)", [("errors", _lambda_search(names, "Errors"))], 12, 12),
     ]
     return json.dumps({"widgets": widgets}, sort_keys=True, separators=(",", ":"))
 

@@ -16,14 +16,14 @@ written: about a minute's counts of the environments Lambda retires.
 
 Dimensions: ``FunctionName`` and ``Version`` (the published version that
 ran, so a canary's figures stand apart from ``live``'s). Metrics (each a
-CloudWatch custom metric per version): the events by outcome, requests,
-5xx answers, /track's duration and Redis round trips (milliseconds). The
-duration of a minute with more than 100 requests is sent as its 100
-percentiles (the format allows 100 values a metric), so CloudWatch's p99
-is exact up to 100 requests per environment-minute and an estimate
-beyond. Redis errors by kind, WATCH retries and connections opened ride in
-the same line as plain fields (no metric charge; CloudWatch Logs Insights
-reads them).
+CloudWatch custom metric per version): the events by outcome, 503 answers,
+/track's duration and Redis round trips (milliseconds). The duration of a
+minute with more than 100 requests is sent as its 100 percentiles (the
+format allows 100 values a metric), so CloudWatch's p99 is exact up to 100
+requests per environment-minute and an estimate beyond. Requests, 5xx
+answers, Redis errors by kind, WATCH retries and connections opened ride
+in the same line as plain fields (no metric charge; CloudWatch Logs
+Insights reads them).
 
 Imports only the standard library's ``json``, ``os``, ``signal`` and
 ``time``, all already on the track path but ``signal`` (0.2 ms).
@@ -56,7 +56,12 @@ OUTCOME_METRICS = {
     "invalid": "EventsInvalid",
     "unavailable": "EventsUnavailable",
 }
-COUNT_METRICS = (*OUTCOME_METRICS.values(), "Requests", "Errors5xx", "Unavailable503")
+# Declared as metrics: each is a CloudWatch custom metric per version
+# ($0.30 a month each while published; docs/deploy.md).
+COUNT_METRICS = (*OUTCOME_METRICS.values(), "Unavailable503")
+# Plain fields of the line: Lambda's own Invocations and Errors (by
+# ExecutedVersion) already count requests and failures at no charge.
+PLAIN_COUNTS = ("Requests", "Errors5xx")
 DURATION_METRICS = ("TrackDuration", "RedisRoundTrip")  # milliseconds
 
 
@@ -77,7 +82,7 @@ class CloudWatchMetrics(Observer):
         self._reset()
 
     def _reset(self) -> None:
-        self.counts = dict.fromkeys(COUNT_METRICS, 0)
+        self.counts = dict.fromkeys(COUNT_METRICS + PLAIN_COUNTS, 0)
         self.durations: dict[str, dict[float, int]] = {name: {} for name in DURATION_METRICS}
         self.errors = dict.fromkeys(ERROR_KINDS, 0)
         self.watch_retries = 0
