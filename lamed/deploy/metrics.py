@@ -124,7 +124,9 @@ def dashboard_body(names: Names, region: str) -> str:
     """The dashboard's JSON: Lamed's metrics by version, and Lambda's own."""
 
     def widget(title: str, expressions: list[tuple[str, str]], x: int, y: int, stat_note: str = "") -> dict:
-        metrics = [[{"expression": expression, "id": f"e{index}", "label": label}]
+        # A SEARCH gives a series per version; the label names it (a dynamic label).
+        version = "ExecutedVersion" if "AWS/Lambda" in expressions[0][1] else "Version"
+        metrics = [[{"expression": expression, "id": f"e{index}", "label": f"{label} v${{PROP('Dim.{version}')}}"}]
                    for index, (label, expression) in enumerate(expressions)]  # fmt: skip
         return {
             "type": "metric",
