@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -22,6 +24,7 @@ from test_serve_workers import SERVE, Served, _workers
 
 from lamed.cli.embedded import RedisServer, free_port
 
+GRAFANA = Path(__file__).resolve().parent.parent / "docs" / "grafana-dashboard.json"
 TIMEOUT = 0.3  # redis_timeout_seconds: a stopped Redis costs two of them per request
 
 
@@ -116,6 +119,8 @@ def test_every_counter_equals_what_was_sent(served, redis_alone):
     assert 2 <= value(found, "lamed_redis_connections_opened_total") <= 10
     assert value(found, "lamed_redis_round_trip_seconds_count") >= 48
     assert samples(keyed.body.decode())[("lamed_events_total", ("outcome", "counted"))] == 48
+    exposed = {name for name, *_ in found}
+    assert set(re.findall(r"lamed_\w+", GRAFANA.read_text())) <= exposed  # the dashboard reads what is there
 
     output = served.stop()
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
