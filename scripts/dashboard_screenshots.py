@@ -56,8 +56,10 @@ def chart(title: str, series: list[tuple[str, list[tuple[float, float]]]], width
             rows, row_width = rows + 1, 24 + 7 * len(label)
     left, top, right, bottom = 56, 30, 12, 30 + 16 * rows
     plot_w, plot_h = width - left - right, height - top - bottom
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" style="background:{bg}">',
-           f'<text x="10" y="19" fill="{fg}" font-size="13" font-weight="600">{html.escape(title)}</text>']
+    svg = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" style="background:{bg}">',
+        f'<text x="10" y="19" fill="{fg}" font-size="13" font-weight="600">{html.escape(title)}</text>',
+    ]
     if not points:
         svg.append(f'<text x="{width / 2}" y="{height / 2}" fill="{fg}" text-anchor="middle">No data</text></svg>')
         return "".join(svg)
@@ -69,13 +71,17 @@ def chart(title: str, series: list[tuple[str, list[tuple[float, float]]]], width
         value = top_value * step / 4
         y = scale_y(value)
         svg.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="{grid}"/>')
-        svg.append(f'<text x="{left - 4}" y="{y + 4:.1f}" fill="{fg}" font-size="10" text-anchor="end">'
-                   f"{_format(value, unit)}</text>")
+        svg.append(
+            f'<text x="{left - 4}" y="{y + 4:.1f}" fill="{fg}" font-size="10" text-anchor="end">'
+            f"{_format(value, unit)}</text>"
+        )
     for step in range(5):
         t = t0 + (t1 - t0) * step / 4
         label = time.strftime("%H:%M:%S" if t1 - t0 < 600 else "%H:%M", time.gmtime(t))
-        svg.append(f'<text x="{scale_x(t):.1f}" y="{top + plot_h + 14}" fill="{fg}" font-size="10" '
-                   f'text-anchor="middle">{label}</text>')
+        svg.append(
+            f'<text x="{scale_x(t):.1f}" y="{top + plot_h + 14}" fill="{fg}" font-size="10" '
+            f'text-anchor="middle">{label}</text>'
+        )
     legend_x, legend_y = left, top + plot_h + 30
     for index, (label, values) in enumerate(series):
         color = COLORS[index % len(COLORS)]
@@ -118,8 +124,15 @@ def screenshot(page_html: str, target: Path, width: int) -> None:
 
 def grafana_picture(redis: RedisServer) -> None:
     port, metrics_port, prometheus_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "LAMED_REDIS_URL": redis.url, "LAMED_API_KEY": API_KEY, "LAMED_ALLOWED_NAMESPACES": "shop",
-           "LAMED_REDIS_TIMEOUT_SECONDS": "0.3", "LAMED_LOG_LEVEL": "error", "LAMED_CONFIG": "/nonexistent.json"}
+    env = {
+        **os.environ,
+        "LAMED_REDIS_URL": redis.url,
+        "LAMED_API_KEY": API_KEY,
+        "LAMED_ALLOWED_NAMESPACES": "shop",
+        "LAMED_REDIS_TIMEOUT_SECONDS": "0.3",
+        "LAMED_LOG_LEVEL": "error",
+        "LAMED_CONFIG": "/nonexistent.json",
+    }
     serve = subprocess.Popen(
         [sys.executable, "-c", "from lamed.cli.main import main; main()", "serve", "--port", str(port),
          "--workers", "2", "--metrics-port", str(metrics_port)], env=env, stdout=subprocess.DEVNULL)  # fmt: skip
