@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 from types import SimpleNamespace
 from urllib.parse import urlencode
 
@@ -190,3 +191,15 @@ def test_the_line_is_kept_by_the_functions_log_level():
 
     order = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
     assert order.index(emf.LINE_LEVEL) >= order.index(LOGGING_CONFIG["ApplicationLogLevel"])
+
+
+def test_the_functions_errors_reach_lambdas_own_log_handler():
+    """Chalice left alone would give the "lamed" logger a plain-text stdout
+    handler, which Lambda's JSON log format reads as INFO and drops."""
+    import logging
+
+    from lamed.web.application import create_app
+
+    create_app()
+    lamed_logger = logging.getLogger("lamed")
+    assert lamed_logger.propagate and not [h for h in lamed_logger.handlers if getattr(h, "stream", None) is sys.stdout]

@@ -223,7 +223,7 @@ def observed_application(api_key: Optional[str], log_level: str, wsgi_app: Optio
     from lamed.web.wsgi import application
 
     app = wsgi_app or application()
-    configure_logging(log_level)  # after the Chalice app, which sets "lamed" to ERROR on stdout
+    configure_logging(log_level)
     if not os.environ.get(MULTIPROC_ENV):  # an app served in process by a test: logs only
         return ObservedApp(app)
     from lamed.web.prometheus import PrometheusObserver  # after MULTIPROC_ENV is set: prometheus_client reads it
