@@ -261,7 +261,7 @@ def http_rows(redis_url: str, options: Options) -> tuple:
     rows, notes = [], []
     for workers in sorted({os.cpu_count() or 2, 1}, reverse=True):
         load = http_load.run(redis_url, store, workers, options.http_seconds)
-        server = f"gunicorn, {workers} gthread workers" if workers > 1 else "threaded server, 1 process"
+        server = f"{workers} waitress processes under gunicorn" if workers > 1 else "waitress, 1 process"
         rows.append(
             Row(
                 f"HTTP ingest, `lamed serve --workers {workers}` ({server}), wrk 2 threads × 32 connections, "

@@ -40,7 +40,7 @@ from lamed.core.settings import Settings
 from lamed.web import runtime
 from lamed.web.observed import MULTIPROC_ENV, observed_application
 
-THREADS = 4  # per process: requests arrive whole, so threads wait only on Redis
+THREADS = 8  # per process: requests arrive whole, so threads wait only on Redis (or the timeout of a stalled one)
 REQUEST_DEADLINE_SECONDS = 10  # from a request's first byte to its last, however it dribbles
 IDLE_SECONDS = 15  # a kept-alive connection with no request in progress
 MAX_CONNECTIONS = 1000  # per process; more wait in the listen backlog

@@ -396,8 +396,9 @@ def sample_ratio_mismatch(
     total = sum(counts)
     if len(counts) < 2 or total == 0:
         return SrmResult(0.0, 1.0, False)
-    weight_sum = math.fsum(weights)
-    expected = [total * w / weight_sum for w in weights]
+    largest = max(weights)  # shares of the largest: summing weights near the float limit would overflow
+    shares = [w / largest for w in weights]
+    expected = [total * share / math.fsum(shares) for share in shares]
     chi2 = math.fsum((c - e) ** 2 / e for c, e in zip(counts, expected))
     p_value = chi2_sf(chi2, len(counts) - 1)
     return SrmResult(chi2, p_value, p_value < alpha)

@@ -79,7 +79,8 @@ class WSGIAdapter:
         while len(segments) > 1 and segments[-1] == "":
             segments = segments[:-1]
         query = environ.get("QUERY_STRING", "")
-        location = quote("/" + "/".join(segments), safe="/") + (f"?{query}" if query else "")
+        path = "/" + "/".join(quote(segment, safe="") for segment in segments)  # %2F stays inside its segment
+        location = path + (f"?{query}" if query else "")
         if match_route(self.resources, segments) is None or same_origin_path(location, MAX_PATH_CHARS) is None:
             return error_reply(*NOT_FOUND)
         return Reply(308, "", {"Location": location})

@@ -84,7 +84,7 @@ def requires_api_key(blueprint: Blueprint) -> Callable:
             problem = api_key_problem(blueprint.current_request.headers)
             return problem or view(*args, **kwargs)
 
-        wrapper.requires_api_key = True  # read by lamed.web.openapi; functools.wraps carries it outwards
+        wrapper.requires_api_key = True  # onto the route by create_app (mark_api_key_routes); wraps carries it out
         return wrapper
 
     return decorate
