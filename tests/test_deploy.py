@@ -379,6 +379,7 @@ def test_a_function_that_cannot_reach_redis_says_what_to_fix(aws, redis_url):
     healthy = lamed("status")
     assert healthy.exit_code == 0, healthy.output
     assert "live: version 1" in healthy.output and "inside version 1: reachable, writable" in healthy.output
+    assert "function URL: https://" in healthy.output and "(auth type NONE)" in healthy.output
 
 
 def test_a_new_version_that_fails_the_redis_check_never_takes_traffic(aws, calls):

@@ -371,6 +371,7 @@ def rollback(to_version: Optional[str]) -> None:
 def status() -> None:
     """The deployed function and the live alias, and Redis checked from inside each live version."""
     from lamed.deploy.function import require_alias
+    from lamed.deploy.function_url import find_function_url
     from lamed.deploy.health import check_from_inside, describe_health
     from lamed.deploy.plan import describe_vpc
     from lamed.deploy.vpc import current_vpc
@@ -387,6 +388,8 @@ def status() -> None:
         f", canary version {alias.canary_version} at {alias.canary_weight:.1%}" if alias.canary_version else ""
     )
     click.echo(f"live: version {alias.version}{canary_note}")
+    url = find_function_url(aws, names)
+    click.echo(f"function URL: {url['FunctionUrl']} (auth type {url.get('AuthType')})" if url else "function URL: none")
     checks = [check_from_inside(aws, names, version) for version in (alias.version, alias.canary_version) if version]
     for check in checks:
         for line in describe_health(check, vpc):

@@ -51,7 +51,11 @@ def ensure_log_retention(aws: Aws, plan: DeployPlan) -> str:
     found = [g for g in paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=group)]
     current = next((g for g in found if g["logGroupName"] == group), None)
     if current is None:
-        logs.create_log_group(logGroupName=group)
+        try:
+            logs.create_log_group(logGroupName=group)
+        except ClientError as error:  # the function logged its first line in between
+            if error.response.get("Error", {}).get("Code") != "ResourceAlreadyExistsException":
+                raise
     elif current.get("retentionInDays") == plan.log_retention_days:
         return f"log group {group}: {plan.log_retention_days} days retention, unchanged"
     logs.put_retention_policy(logGroupName=group, retentionInDays=plan.log_retention_days)
