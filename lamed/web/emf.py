@@ -42,6 +42,7 @@ from lamed.core.observe import ERROR_KINDS, Observer
 NAMESPACE = "Lamed"
 INTERVAL_SECONDS = 60.0
 MAX_VALUES = 100  # per metric in one EMF document
+MAX_KEPT = 65_536  # durations kept per metric between two lines
 DIMENSIONS = ("FunctionName", "Version")
 # The function logs in JSON at application level WARN (lamed.deploy.plan's
 # LOGGING_CONFIG, so an event that went well writes nothing); Lambda gives a
@@ -83,7 +84,7 @@ class CloudWatchMetrics(Observer):
 
     def _reset(self) -> None:
         self.counts = dict.fromkeys(COUNT_METRICS + PLAIN_COUNTS, 0)
-        self.durations: dict[str, dict[float, int]] = {name: {} for name in DURATION_METRICS}
+        self.durations: dict[str, list[float]] = {name: [] for name in DURATION_METRICS}
         self.errors = dict.fromkeys(ERROR_KINDS, 0)
         self.watch_retries = 0
         self.connections_opened = 0
@@ -135,10 +136,10 @@ class CloudWatchMetrics(Observer):
         """The EMF document of the counts so far."""
         metrics = [{"Name": name, "Unit": "Count"} for name in COUNT_METRICS]
         values: dict[str, object] = dict(self.counts)
-        for name, histogram in self.durations.items():
-            if histogram:
+        for name, durations in self.durations.items():
+            if durations:
                 metrics.append({"Name": name, "Unit": "Milliseconds"})
-                values[name] = _summary(histogram)
+                values[name] = _summary(durations)
         return {
             "_aws": {
                 "Timestamp": int(now * 1000),
@@ -153,28 +154,25 @@ class CloudWatchMetrics(Observer):
         }
 
 
-def _add(histogram: dict[float, int], seconds: float) -> None:
-    """Milliseconds to two significant digits: at most 5% off, and a
-    minute of any length keeps a few hundred numbers at most."""
-    key = float(f"{seconds * 1000:.2g}")
-    histogram[key] = histogram.get(key, 0) + 1
+def _add(values: list[float], seconds: float) -> None:
+    """Kept as they come (an append: formatting or bucketing here would
+    cost more than the rest of the observer); summarised once a minute. One
+    environment answers one request at a time, so a minute holds at most a
+    few tens of thousands; past MAX_KEPT every other is dropped, which keeps
+    the percentiles."""
+    values.append(seconds)
+    if len(values) >= MAX_KEPT:
+        del values[::2]
 
 
-def _summary(histogram: dict[float, int]) -> list[float]:
-    """Every value when there are at most MAX_VALUES; else the 100 values at
-    the 0.5th, 1.5th, ... 99.5th percentiles."""
-    ordered = sorted(histogram.items())
-    total = sum(histogram.values())
-    if total <= MAX_VALUES:
-        return [value for value, count in ordered for _ in range(count)]
-    summary, seen, index = [], 0, 0
-    for step in range(MAX_VALUES):
-        rank = (step + 0.5) * total / MAX_VALUES
-        while seen + ordered[index][1] < rank:
-            seen += ordered[index][1]
-            index += 1
-        summary.append(ordered[index][0])
-    return summary
+def _summary(values: list[float]) -> list[float]:
+    """In milliseconds to three significant digits: every value when there
+    are at most MAX_VALUES, else the 100 values at the 0.5th, 1.5th, ...
+    99.5th percentiles."""
+    ordered = sorted(values)
+    if len(ordered) > MAX_VALUES:
+        ordered = [ordered[int((step + 0.5) * len(ordered) / MAX_VALUES)] for step in range(MAX_VALUES)]
+    return [float(f"{seconds * 1000:.3g}") for seconds in ordered]
 
 
 def _print(line: str) -> None:
