@@ -204,7 +204,8 @@ def write_through_every_path(settings: Settings) -> None:
     batch = [{"experiment": f"e{n}", "variant": "A", "event": "buy", "uuid": "u"} for n in range(5)]
     with Client(app) as client:
         assert client.http.get("/track?experiment=exp&variant=A&event=participate&uuid=u").status_code == 200
-        assert client.http.post("/track", body=json.dumps(batch), headers=headers).status_code == 200
+        answer = client.http.post("/track", body=json.dumps(batch), headers=headers)
+        assert answer.status_code == 200, answer.body
         definition = json.dumps({"variants": {"A": 1, "B": 1}, "status": "running"})
         assert client.http.put("/definitions/defined", body=definition, headers=headers).status_code == 201
         assert client.http.get("/assign?experiment=defined&user_id=u1&record=1").status_code == 200

@@ -24,7 +24,7 @@ from lamed.core.errors import StoreUnavailable
 from lamed.core.events import Event
 from lamed.core.settings import Settings
 from lamed.dashboard import auth as dashboard_auth
-from lamed.dashboard import stats
+from lamed.stats import power, summary
 from lamed.store.results import Store
 from lamed.store.sessions import Sessions
 from lamed.web import runtime
@@ -255,15 +255,15 @@ def test_search_and_namespace_switcher(client, cookie, fake_store):
 def test_detail_shows_the_figures_of_lamed_stats(client, cookie, fake_store):
     seed(fake_store, "clear-winner", {"A": (1000, 100), "B": (1000, 200)}, days=3)
     html = page(client, "/dashboard/clear-winner", cookie)
-    expected = stats.summarize_goal([("A", 100, 1000), ("B", 200, 1000)], "A").variants[1]
+    expected = summary.summarize_goal([("A", 100, 1000), ("B", 200, 1000)], "A").variants[1]
     row_b = html.split('<tr data-variant="B"', 1)[1].split("</tr>", 1)[0]
     assert f"{expected.rate * 100:.2f}%" in row_b
-    assert f"{expected.uplift * 100:+.1f}%" in row_b
-    assert f"{expected.sequential_uplift_low * 100:+.1f}%" in row_b  # the deciding (always-valid) interval
-    assert f"{expected.sequential_p_value:.4f}" in row_b and "significant" in row_b
+    assert f"{expected.comparison.uplift * 100:+.1f}%" in row_b
+    assert f"{expected.comparison.sequential_uplift_low * 100:+.1f}%" in row_b  # the deciding (always-valid) interval
+    assert f"{expected.comparison.sequential_p_value:.4f}" in row_b and "significant" in row_b
     more_b = html.split('<tr data-variant="B"', 2)[2].split("</tr>", 1)[0]  # behind the disclosure
-    assert f"{expected.uplift_low * 100:+.1f}%" in more_b and "&lt; 0.0001" in more_b  # the z-test's
-    assert expected.prob_beat_control > 0.999 and "&gt; 99.9%" in more_b  # not rounded to a certainty
+    assert f"{expected.comparison.uplift_low * 100:+.1f}%" in more_b and "&lt; 0.0001" in more_b  # the z-test's
+    assert expected.comparison.prob_beat_control > 0.999 and "&gt; 99.9%" in more_b  # not rounded to a certainty
     assert 'id="deciding-test" data-test="sequential"' in html and "always-valid sequential test" in html
     assert "P(best), descriptive" in html and "<details" in html
     assert html.count("<svg") == 3  # trials per day, rate, conversions per day
@@ -387,22 +387,29 @@ def test_json_export_carries_the_counts_and_every_figure(client, cookie, fake_st
     document = json.loads(response.body)
     assert document["variants"] == [{"label": "A", "trials": 400}, {"label": "B", "trials": 400}]
     pace = {"A": 400.0, "B": 400.0}  # one day of counts
-    summary = stats.summarize_goal([("A", 40, 400), ("B", 80, 400)], "A", trials_per_day=pace).to_dict()
-    goal_figures = {name: summary[name] for name in ("deciding_test", "sample_size_per_variant")}
-    goal_figures.update(decision_sample_per_variant=summary["decision_sample_per_variant"])
-    goal_figures.update(days_remaining=summary["days_remaining"])
-    expected = {"goal": "signup", "problem": None, **goal_figures, "variants": summary["variants"]}
+    goal_stats = summary.summarize_goal([("A", 40, 400), ("B", 80, 400)], "A", trials_per_day=pace).to_dict()
+    goal_figures = {name: goal_stats[name] for name in ("deciding_test", "sample_size_per_variant")}
+    goal_figures.update(decision_sample_per_variant=goal_stats["decision_sample_per_variant"])
+    goal_figures.update(days_remaining=goal_stats["days_remaining"])
+    expected = {"goal": "signup", "problem": None, **goal_figures, "variants": goal_stats["variants"]}
     assert document["statistics"] == [expected]
     # The fixed-horizon p is < 0.0001, but the always-valid test decides: not significant yet.
     assert document["status"] == "collecting" and document["control"] == "A"
     assert document["primary_goal"] == "signup" and document["deciding_test"] == "sequential"
-    assert document["decision"].startswith("Keep running: about ")
-    assert document["decisions"] == [{"goal": "signup", "kind": "keep running", "text": document["decision"]}]
+    decision = document["decision"]
+    assert decision["text"].startswith("Keep running: about ") and decision["days_remaining"] >= 1
+    assert decision == {
+        "kind": "keep running", "goal": "signup", "variant": None, "uplift": None, "interval": None,
+        "days_remaining": decision["days_remaining"],
+        "decision_sample_per_variant": power.sequential_decision_sample(0.1, 0.2),
+        "text": decision["text"],
+    }  # fmt: skip
+    assert document["decisions"] == [decision]
     row = document["statistics"][0]["variants"][1]
     for name in ("sequential_p_value", "sequential_uplift_low", "sequential_uplift_high", "adjusted_p_value"):
         assert isinstance(row[name], float), name
     assert row["deciding_test"] == "sequential" and row["days_remaining"] >= 1
-    assert row["decision_sample_per_variant"] == stats.sequential_decision_sample(0.1, 0.2)
+    assert row["decision_sample_per_variant"] == power.sequential_decision_sample(0.1, 0.2)
 
 
 def test_csv_export_has_a_row_per_goal_and_variant_and_defuses_formulas(client, cookie, fake_store):
@@ -523,7 +530,7 @@ def test_a_definition_or_the_settings_switch_to_the_fixed_horizon_test(client, c
     document = json.loads(client.http.get("/dashboard/export?experiment=watched&format=json", headers=cookie).body)
     assert document["deciding_test"] == "fixed" and document["statistics"][0]["variants"][1]["deciding_test"] == "fixed"
     row = document["statistics"][0]["variants"][1]
-    assert row["decision_sample_per_variant"] == row["sample_size_per_variant"] == stats.sample_size_per_variant(0.1)
+    assert row["decision_sample_per_variant"] == row["sample_size_per_variant"] == power.sample_size_per_variant(0.1)
 
 
 def test_the_decision_is_about_the_primary_goal(client, cookie, fake_store):
@@ -572,7 +579,8 @@ def test_csv_export_carries_the_decision_figures(client, cookie, fake_store):
         assert float(rows["B"][name]) == pytest.approx(figures["B"][name], rel=1e-12), name
     assert rows["A"]["sequential_p_value"] == "" and rows["B"]["deciding_test"] == "sequential"
     assert (
-        rows["A"]["decision"] == rows["B"]["decision"] == document["decision"] and rows["B"]["primary_goal"] == "signup"
+        rows["A"]["decision"] == rows["B"]["decision"] == document["decision"]["text"]
+        and rows["B"]["primary_goal"] == "signup"
     )
 
 

@@ -119,7 +119,7 @@ def check_decision_matches_export(page, live_server, name: str, artifacts_dir) -
     lines = page.locator("#decision .decision-line")
     assert lines.all_inner_texts() == [line["text"] for line in document["decisions"]]
     assert lines.evaluate_all("els => els.map(e => e.dataset.kind)") == [line["kind"] for line in document["decisions"]]
-    assert " ".join(lines.all_inner_texts()) == document["decision"]
+    assert " ".join(lines.all_inner_texts()) == document["decision"]["text"]
     deciding = page.locator("#deciding-test")
     assert deciding.get_attribute("data-test") == document["deciding_test"] == "sequential"
     assert "Decided by the always-valid sequential test" in deciding.inner_text()

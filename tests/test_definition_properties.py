@@ -135,7 +135,7 @@ def test_no_definition_makes_anything_answer_5xx(client, fake_store, cookie, doc
 
 
 def test_the_sample_ratio_check_takes_weights_near_the_float_limit():
-    from lamed.dashboard.stats import sample_ratio_mismatch
+    from lamed.stats.srm import sample_ratio_mismatch
 
     huge = sample_ratio_mismatch([500, 520], [1e308, 1e308])
     assert huge == sample_ratio_mismatch([500, 520], [1, 1]) and not huge.mismatch

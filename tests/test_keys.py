@@ -37,6 +37,7 @@ def test_every_key_starts_with_the_prefix():
     for key in (
         flag(event, schema), schema.counts_key("ns", "exp"), schema.variants_key("ns", "exp"),
         schema.experiments_key("ns"), schema.namespaces, schema.definitions, schema.preflight,
+        schema.notified, schema.notify_lock, schema.notify_due,
     ):  # fmt: skip
         assert key.startswith(b"shop:ab:"), key
     assert flag(event, schema) != flag(event)  # two prefixes never share a flag

@@ -1,4 +1,4 @@
-"""lamed.dashboard.stats against independent references (scipy; test-only dependency).
+"""lamed.stats against independent references (scipy; test-only dependency).
 
 Tolerances: frequentist figures must match to 1e-9 *relative*, with an
 absolute floor of 1e-12 for values at or near 0 (FREQ).  Bayesian figures
@@ -16,7 +16,8 @@ import pytest
 from scipy import integrate, special
 from scipy import stats as sps
 
-from lamed.dashboard import stats
+from lamed.stats import bayesian, frequentist, inputs, srm, summary
+from lamed.stats import special as gamma_functions
 
 FREQ = {"rel": 1e-9, "abs": 1e-12}
 BAYES = 1e-6
@@ -120,7 +121,7 @@ def ref_prob_best(arms):
 )
 @pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
 def test_wilson_matches_scipy(s, n, confidence):
-    low, high = stats.wilson_interval(s, n, confidence)
+    low, high = inputs.wilson_interval(s, n, confidence)
     ref_low, ref_high = ref_wilson(s, n, confidence)
     assert low == pytest.approx(ref_low, **FREQ)
     assert high == pytest.approx(ref_high, **FREQ)
@@ -128,13 +129,13 @@ def test_wilson_matches_scipy(s, n, confidence):
 
 
 def test_wilson_and_rate_with_zero_trials_are_none():
-    assert stats.wilson_interval(0, 0) is None
-    assert stats.conversion_rate(0, 0) is None
+    assert inputs.wilson_interval(0, 0) is None
+    assert inputs.conversion_rate(0, 0) is None
 
 
 @pytest.mark.parametrize("s, n", [(0, 1), (3, 7), (7, 7), (123_457, 1_000_000)])
 def test_conversion_rate(s, n):
-    assert stats.conversion_rate(s, n) == pytest.approx(s / n, **FREQ)
+    assert inputs.conversion_rate(s, n) == pytest.approx(s / n, **FREQ)
 
 
 @pytest.mark.parametrize(
@@ -143,21 +144,21 @@ def test_conversion_rate(s, n):
 )
 def test_invalid_counts_are_rejected(args, error):
     with pytest.raises(error):
-        stats.wilson_interval(*args)
+        inputs.wilson_interval(*args)
     with pytest.raises(error):
-        stats.probability_to_beat(1, 10, *args)
+        bayesian.probability_to_beat(1, 10, *args)
 
 
 def test_invalid_confidence_is_rejected():
     with pytest.raises(ValueError):
-        stats.wilson_interval(1, 10, confidence=1.0)
+        inputs.wilson_interval(1, 10, confidence=1.0)
 
 
 def test_wilson_coverage_is_close_to_nominal():
     """Statistical sanity, independent of any formula: ~95 % coverage."""
     rng = np.random.default_rng(7)
     n, p = 200, 0.03
-    hits = sum(low <= p <= high for low, high in (stats.wilson_interval(int(s), n) for s in rng.binomial(n, p, 4000)))
+    hits = sum(low <= p <= high for low, high in (inputs.wilson_interval(int(s), n) for s in rng.binomial(n, p, 4000)))
     assert 0.93 <= hits / 4000 <= 0.97
 
 
@@ -167,7 +168,7 @@ def test_wilson_coverage_is_close_to_nominal():
 @pytest.mark.parametrize("cs, cn, vs, vn", PAIRS)
 @pytest.mark.parametrize("confidence", [0.9, 0.95])
 def test_relative_uplift_matches_delta_method(cs, cn, vs, vn, confidence):
-    result = stats.relative_uplift(cs, cn, vs, vn, confidence)
+    result = frequentist.relative_uplift(cs, cn, vs, vn, confidence)
     if cs == 0 or vs == 0:
         assert result is None
         return
@@ -182,7 +183,7 @@ def test_relative_uplift_coverage_is_close_to_nominal():
     true_uplift = pv / pc - 1
     hits = 0
     for cs, vs in zip(rng.binomial(n, pc, 3000), rng.binomial(n, pv, 3000)):
-        _, low, high = stats.relative_uplift(int(cs), n, int(vs), n)
+        _, low, high = frequentist.relative_uplift(int(cs), n, int(vs), n)
         hits += low <= true_uplift <= high
     assert 0.93 <= hits / 3000 <= 0.97
 
@@ -192,7 +193,7 @@ def test_relative_uplift_coverage_is_close_to_nominal():
 
 @pytest.mark.parametrize("cs, cn, vs, vn", PAIRS)
 def test_z_test_matches_reference(cs, cn, vs, vn):
-    result = stats.two_proportion_z_test(cs, cn, vs, vn)
+    result = frequentist.two_proportion_z_test(cs, cn, vs, vn)
     if cn == 0 or vn == 0 or cs + vs in (0, cn + vn):
         assert result is None
         return
@@ -204,9 +205,9 @@ def test_z_test_matches_reference(cs, cn, vs, vn):
 
 
 def test_z_test_sign_and_extreme_p_value():
-    z, p_value = stats.two_proportion_z_test(1000, 10_000, 3000, 10_000)
+    z, p_value = frequentist.two_proportion_z_test(1000, 10_000, 3000, 10_000)
     assert z > 0
-    assert stats.two_proportion_z_test(3000, 10_000, 1000, 10_000)[0] == -z
+    assert frequentist.two_proportion_z_test(3000, 10_000, 1000, 10_000)[0] == -z
     # Far tail: relative precision must survive (no 1 - cdf cancellation).
     assert p_value == pytest.approx(2 * sps.norm.sf(z), rel=1e-9)
     assert 0 < p_value < 1e-100
@@ -220,7 +221,7 @@ def test_chi2_sf_matches_scipy(df):
     xs = np.concatenate([np.logspace(-8, math.log10(1500), 120), [df - 1e-9, df, df + 2]])
     for x in xs:
         ref = sps.chi2.sf(x, df)
-        got = stats.chi2_sf(float(x), df)
+        got = gamma_functions.chi2_sf(float(x), df)
         assert got == pytest.approx(ref, rel=1e-9, abs=1e-300), (df, x)
 
 
@@ -228,14 +229,14 @@ def test_chi2_sf_matches_scipy(df):
 def test_gamma_q_matches_scipy(a):
     for x in [1e-6, 0.01, 0.3 * a, a - 0.5, a, a + 1, 1.7 * a + 3, 10 * a + 30]:
         if x > 0:
-            assert stats.gamma_q(a, x) == pytest.approx(special.gammaincc(a, x), rel=1e-9, abs=1e-300), (a, x)
+            assert gamma_functions.gamma_q(a, x) == pytest.approx(special.gammaincc(a, x), rel=1e-9, abs=1e-300), (a, x)
 
 
 def test_chi2_sf_edges():
-    assert stats.chi2_sf(0.0, 3) == 1.0
-    assert stats.chi2_sf(-1.0, 3) == 1.0
+    assert gamma_functions.chi2_sf(0.0, 3) == 1.0
+    assert gamma_functions.chi2_sf(-1.0, 3) == 1.0
     with pytest.raises(ValueError):
-        stats.chi2_sf(1.0, 0)
+        gamma_functions.chi2_sf(1.0, 0)
 
 
 @pytest.mark.parametrize(
@@ -253,7 +254,7 @@ def test_chi2_sf_edges():
     ],
 )
 def test_srm_matches_scipy_chisquare(counts, weights):
-    result = stats.sample_ratio_mismatch(counts, weights)
+    result = srm.sample_ratio_mismatch(counts, weights)
     total = sum(counts)
     expected = [total * w / sum(weights) for w in weights]
     ref = sps.chisquare(counts, f_exp=expected)
@@ -263,17 +264,17 @@ def test_srm_matches_scipy_chisquare(counts, weights):
 
 
 def test_srm_flag():
-    assert stats.sample_ratio_mismatch([10_000, 10_500], [0.5, 0.5]).mismatch
-    assert not stats.sample_ratio_mismatch([10_000, 10_050], [0.5, 0.5]).mismatch
+    assert srm.sample_ratio_mismatch([10_000, 10_500], [0.5, 0.5]).mismatch
+    assert not srm.sample_ratio_mismatch([10_000, 10_050], [0.5, 0.5]).mismatch
 
 
 def test_srm_without_anything_to_test():
-    assert stats.sample_ratio_mismatch([1234], [1]) == stats.SrmResult(0.0, 1.0, False)
-    assert stats.sample_ratio_mismatch([0, 0], [1, 1]) == stats.SrmResult(0.0, 1.0, False)
+    assert srm.sample_ratio_mismatch([1234], [1]) == srm.SrmResult(0.0, 1.0, False)
+    assert srm.sample_ratio_mismatch([0, 0], [1, 1]) == srm.SrmResult(0.0, 1.0, False)
     with pytest.raises(ValueError):
-        stats.sample_ratio_mismatch([10, 10], [1, 0])
+        srm.sample_ratio_mismatch([10, 10], [1, 0])
     with pytest.raises(ValueError):
-        stats.sample_ratio_mismatch([10, 10], [1])
+        srm.sample_ratio_mismatch([10, 10], [1])
 
 
 # -- Bayesian ------------------------------------------------------------------
@@ -283,14 +284,14 @@ def test_srm_without_anything_to_test():
 def beat_path(request, monkeypatch):
     """Run probability_to_beat via the exact sum and via the quadrature."""
     if request.param == "quadrature":
-        monkeypatch.setattr(stats, "_MILLER_MAX_TERMS", -1)
+        monkeypatch.setattr(bayesian, "_MILLER_MAX_TERMS", -1)
     return request.param
 
 
 @pytest.mark.parametrize("cs, cn, vs, vn", PAIRS)
 def test_probability_to_beat_matches_quad(cs, cn, vs, vn, beat_path):
     ref = ref_prob_best([(cs, cn), (vs, vn)])[1]
-    assert stats.probability_to_beat(cs, cn, vs, vn) == pytest.approx(ref, abs=BAYES)
+    assert bayesian.probability_to_beat(cs, cn, vs, vn) == pytest.approx(ref, abs=BAYES)
 
 
 @pytest.mark.parametrize(
@@ -300,13 +301,13 @@ def test_probability_to_beat_matches_quad(cs, cn, vs, vn, beat_path):
 def test_probability_to_beat_every_sum_form(cs, cn, vs, vn):
     """Each shortest-sum branch (a_v, a_c, b_c, b_v) is taken by one case."""
     ref = ref_prob_best([(cs, cn), (vs, vn)])[1]
-    assert stats.probability_to_beat(cs, cn, vs, vn) == pytest.approx(ref, abs=BAYES)
-    assert stats.probability_to_beat(vs, vn, cs, cn) == pytest.approx(1 - ref, abs=BAYES)
+    assert bayesian.probability_to_beat(cs, cn, vs, vn) == pytest.approx(ref, abs=BAYES)
+    assert bayesian.probability_to_beat(vs, vn, cs, cn) == pytest.approx(1 - ref, abs=BAYES)
 
 
 @pytest.mark.parametrize("arms", ARM_SETS)
 def test_probability_to_be_best_matches_quad(arms):
-    got = stats.probability_to_be_best(arms)
+    got = bayesian.probability_to_be_best(arms)
     assert len(got) == len(arms)
     assert got == pytest.approx(ref_prob_best(arms), abs=BAYES)
     assert math.fsum(got) == pytest.approx(1.0, abs=1e-12)
@@ -318,13 +319,13 @@ def test_probability_to_be_best_matches_monte_carlo():
     rng = np.random.default_rng(3)
     draws = np.stack([rng.beta(s + 1, n - s + 1, 1_000_000) for s, n in arms])
     shares = np.bincount(draws.argmax(axis=0), minlength=len(arms)) / draws.shape[1]
-    assert stats.probability_to_be_best(arms) == pytest.approx(shares.tolist(), abs=3e-3)
+    assert bayesian.probability_to_be_best(arms) == pytest.approx(shares.tolist(), abs=3e-3)
 
 
 def test_identical_arms_share_probability_exactly():
-    assert stats.probability_to_be_best([(10, 100)] * 4) == pytest.approx([0.25] * 4, abs=1e-9)
-    assert stats.probability_to_beat(10, 100, 10, 100) == pytest.approx(0.5, abs=1e-9)
-    assert stats.probability_to_be_best([]) == []
+    assert bayesian.probability_to_be_best([(10, 100)] * 4) == pytest.approx([0.25] * 4, abs=1e-9)
+    assert bayesian.probability_to_beat(10, 100, 10, 100) == pytest.approx(0.5, abs=1e-9)
+    assert bayesian.probability_to_be_best([]) == []
 
 
 # -- "not enough data" ---------------------------------------------------------
@@ -346,7 +347,7 @@ def test_identical_arms_share_probability_exactly():
     ],
 )
 def test_enough_data(cs, cn, vs, vn, expected):
-    assert stats.enough_data(cs, cn, vs, vn) is expected
+    assert frequentist.enough_data(cs, cn, vs, vn) is expected
 
 
 # -- per-goal summary ----------------------------------------------------------
@@ -354,7 +355,7 @@ def test_enough_data(cs, cn, vs, vn, expected):
 
 def test_summarize_goal_figures():
     rows = [("control", 480, 10_000), ("b", 560, 10_000), ("c", 470, 9_900)]
-    result = stats.summarize_goal(rows, "control")
+    result = summary.summarize_goal(rows, "control")
     data = json.loads(json.dumps(result.to_dict()))  # plain, serialisable
     by_label = {v["label"]: v for v in data["variants"]}
     assert [v["label"] for v in data["variants"]] == ["control", "b", "c"]
@@ -389,7 +390,7 @@ def test_summarize_goal_figures():
         assert row["deciding_test"] == "sequential"
         assert row["significant"] is bool(row["sequential_p_value"] < 0.05)
     assert by_label["b"]["p_value"] < 0.05 and not by_label["b"]["significant"]
-    fixed = stats.summarize_goal(rows, "control", plan=stats.Plan(deciding_test="fixed")).variants
+    fixed = summary.summarize_goal(rows, "control", plan=inputs.Plan(deciding_test="fixed")).variants
     assert [row.significant for row in fixed] == [False, True, False]
     assert control["prob_best"] == pytest.approx(best[0], abs=BAYES)
 
@@ -401,37 +402,39 @@ def test_summarize_goal_figures():
 
 def test_summarize_goal_not_enough_data_is_never_significant():
     # p < 0.05 on tiny counts, but the rule says not enough data.
-    result = stats.summarize_goal([("a", 0, 20), ("b", 8, 20)], "a")
+    result = summary.summarize_goal([("a", 0, 20), ("b", 8, 20)], "a")
     variant = result.variants[1]
-    assert variant.p_value < 0.05
+    assert variant.comparison.p_value < 0.05
     assert not variant.enough_data and not variant.significant
     assert not result.variants[0].enough_data
 
 
 def test_summarize_goal_edge_cases():
-    only = stats.summarize_goal([("a", 3, 10)], "a")
+    only = summary.summarize_goal([("a", 3, 10)], "a")
     assert only.variants[0].prob_best == 1.0
-    assert only.srm == stats.SrmResult(0.0, 1.0, False)
+    assert only.srm == srm.SrmResult(0.0, 1.0, False)
 
-    zero = stats.summarize_goal([("a", 50, 1000), ("b", 0, 1000)], "a", plan=stats.Plan(deciding_test="fixed"))
+    zero = summary.summarize_goal([("a", 50, 1000), ("b", 0, 1000)], "a", plan=inputs.Plan(deciding_test="fixed"))
     variant = zero.variants[1]
-    assert variant.uplift == -1.0
-    assert variant.uplift_low is None and variant.uplift_high is None
+    assert variant.comparison.uplift == -1.0
+    assert variant.comparison.uplift_low is None and variant.comparison.uplift_high is None
     assert variant.enough_data and variant.significant
     # The sequential test is undefined without conversions (as in gbstats): never significant.
-    sequential = stats.summarize_goal([("a", 50, 1000), ("b", 0, 1000)], "a").variants[1]
-    assert sequential.sequential_p_value is None and not sequential.enough_data and not sequential.significant
+    sequential = summary.summarize_goal([("a", 50, 1000), ("b", 0, 1000)], "a").variants[1]
+    assert (
+        sequential.comparison.sequential_p_value is None and not sequential.enough_data and not sequential.significant
+    )
 
-    empty = stats.summarize_goal([("a", 0, 0), ("b", 0, 0)], "a")
-    assert empty.variants[1].rate is None and empty.variants[1].p_value is None
-    assert empty.variants[1].prob_beat_control == pytest.approx(0.5, abs=BAYES)
+    empty = summary.summarize_goal([("a", 0, 0), ("b", 0, 0)], "a")
+    assert empty.variants[1].rate is None and empty.variants[1].comparison.p_value is None
+    assert empty.variants[1].comparison.prob_beat_control == pytest.approx(0.5, abs=BAYES)
     json.dumps(empty.to_dict())
 
-    skewed = stats.summarize_goal([("a", 500, 10_000), ("b", 500, 10_500)], "a", weights=[1, 1])
+    skewed = summary.summarize_goal([("a", 500, 10_000), ("b", 500, 10_500)], "a", weights=[1, 1])
     assert skewed.srm.mismatch
-    assert not stats.summarize_goal([("a", 500, 20_000), ("b", 500, 10_000)], "a", weights=[2, 1]).srm.mismatch
+    assert not summary.summarize_goal([("a", 500, 20_000), ("b", 500, 10_000)], "a", weights=[2, 1]).srm.mismatch
 
     with pytest.raises(ValueError):
-        stats.summarize_goal([("a", 1, 2)], "missing")
+        summary.summarize_goal([("a", 1, 2)], "missing")
     with pytest.raises(ValueError):
-        stats.summarize_goal([("a", 1, 2), ("a", 1, 2)], "a")
+        summary.summarize_goal([("a", 1, 2), ("a", 1, 2)], "a")

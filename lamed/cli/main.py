@@ -11,7 +11,9 @@ import click
 from lamed.cli.errors import settings_or_fail
 from lamed.cli.experiments import experiments
 from lamed.cli.keys import COMMANDS as KEYS_COMMANDS
+from lamed.cli.notify import notify
 from lamed.cli.ops import COMMANDS as OPS_COMMANDS
+from lamed.cli.results import results
 from lamed.cli.transfer import COMMANDS as TRANSFER_COMMANDS
 
 
@@ -55,7 +57,7 @@ def serve(host: str, port: int, workers: int, metrics_port: Optional[int], metri
 
     Logs one JSON line per request on stderr (LAMED_LOG_LEVEL: info, the
     default; warning or error for fewer); Prometheus metrics of all workers
-    at /metrics (docs/operating.md).
+    at /metrics (docs/observability.md).
     """
     from lamed.cli.serve import metrics_directory
 
@@ -65,7 +67,7 @@ def serve(host: str, port: int, workers: int, metrics_port: Optional[int], metri
 
 def _serve(host: str, port: int, workers: int, metrics_port: Optional[int], metrics_host: str) -> None:
     from lamed.cli.embedded import EmbeddedRedisError
-    from lamed.cli.serve import make_wsgi_server, prepare
+    from lamed.cli.serve import make_wsgi_server, prepare, start_notifier_in_worker
     from lamed.web.prometheus import serve_metrics
 
     settings = settings_or_fail()
@@ -110,6 +112,7 @@ def _serve(host: str, port: int, workers: int, metrics_port: Optional[int], metr
         _serve_with_gunicorn(services, host, port, workers)
         return
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    start_notifier_in_worker()  # the decisions' messages, if notify_url is set
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -167,5 +170,5 @@ def _redact(url: str) -> str:
     return f"{scheme}://***@{host}"
 
 
-for command in (experiments, *OPS_COMMANDS, *TRANSFER_COMMANDS, *KEYS_COMMANDS):
+for command in (experiments, results, notify, *OPS_COMMANDS, *TRANSFER_COMMANDS, *KEYS_COMMANDS):
     main.add_command(command)

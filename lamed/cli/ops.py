@@ -19,6 +19,7 @@ from lamed.cli import errors as cli_errors
 from lamed.core.errors import SettingsError
 from lamed.core.settings import (
     ARCHITECTURES,
+    NOTIFY_FORMATS,
     TRACK_ENDPOINTS,
     default_config_path,
     load_settings,
@@ -67,6 +68,10 @@ def generate_api_key() -> str:
 @click.option("--architecture", type=click.Choice(ARCHITECTURES), help="The function's CPU (arm64 costs less).")
 @click.option("--track-rate-limit", type=float, help="API Gateway throttling of the stage: requests/s (all clients).")
 @click.option("--track-burst-limit", type=int, help="API Gateway throttling of the stage: burst.")
+@click.option("--notify-url", help="Where to POST when an experiment's decision changes (https).")
+@click.option("--notify-format", type=click.Choice(NOTIFY_FORMATS), help="Body of that POST: slack or json.")
+@click.option("--notify-interval-seconds", type=int, help="How often decisions are checked (default 3600).")
+@click.option("--public-url", help="This deployment's base URL, for dashboard links in notifications.")
 @click.option(
     "--track-endpoint", type=click.Choice(TRACK_ENDPOINTS), help="Where snippets send /track (function_url costs less)."
 )
@@ -152,6 +157,7 @@ def deploy(dry_run: bool, canary: Optional[float]) -> None:
     from lamed.deploy.health import describe_health
     from lamed.deploy.package import build_bundle
     from lamed.deploy.plan import build_plan, describe
+    from lamed.deploy.schedule import describe_notify, notify_warnings
 
     settings = load_settings()
     plan = build_plan(settings, resolve_region(settings.aws_region), canary)
@@ -159,11 +165,11 @@ def deploy(dry_run: bool, canary: Optional[float]) -> None:
     if aws is not None:
         plan = with_architecture(aws, plan)
     bundle = build_bundle(plan.architecture or NEW_FUNCTION_ARCHITECTURE)
-    for warning in bundle.warnings:
+    for warning in [*bundle.warnings, *notify_warnings(plan)]:
         click.echo(f"Warning: {warning}", err=True)
     if aws is None:
         click.echo(f"Plan (dry run, nothing changed; bundle {bundle.size / 1024:.0f} KiB):")
-        for line in describe(plan):
+        for line in describe(plan) + describe_notify(plan):
             click.echo(f"  {line}")
         return
     try:

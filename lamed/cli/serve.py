@@ -212,6 +212,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int = THREADS)
         "graceful_timeout": 5,
         "backlog": 1024,
         "child_exit": _worker_exited,
+        "post_worker_init": start_notifier_in_worker,
     }
 
 
@@ -219,6 +220,13 @@ def _worker_exited(server: Any, worker: Any) -> None:
     from lamed.web.prometheus import process_exited
 
     process_exited(worker.pid)
+
+
+def start_notifier_in_worker(worker: object = None) -> None:
+    """Each server process runs the notification check's timer (lamed.web.notify)."""
+    from lamed.web.notify import start_notifier
+
+    start_notifier(runtime.settings())
 
 
 def run_gunicorn(options: dict, wsgi_app: Optional[Callable] = None) -> None:

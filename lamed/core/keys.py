@@ -33,6 +33,16 @@ experiment's Redis Cluster hash tag (see :func:`hash_tag`).
     process's definitions snapshot; no hash tag is needed.
 ``Ppreflight``
     Written, read back and deleted by ``lamed preflight`` (expires in 60 s).
+``Pnotified``
+    Hash of the last decision notified per experiment. Field
+    ``["namespace","experiment"]`` (JSON), value ``{"kind": ..., "decision":
+    {...}}`` as JSON (see :mod:`lamed.web.notify`). At most one field per
+    experiment with counters.
+``Pnotify-lock``
+    Held (a random token, expiring) by the one process running a notify check.
+``Pnotify-due``
+    Set for ``notify_interval_seconds`` by the ``lamed serve`` process that
+    runs this interval's check; the others skip it.
 ``Psession:<digest>``, value ``1``
     An open dashboard session, expiring with it; logout deletes it. The
     digest is a 128-bit BLAKE2b of the session token (the key never holds
@@ -134,6 +144,11 @@ def definition_field(namespace: str, experiment: str) -> bytes:
     return _json([namespace, experiment])
 
 
+def notified_field(namespace: str, experiment: str) -> bytes:
+    """An experiment's field in ``notified``: its identity, as in ``definitions``."""
+    return definition_field(namespace, experiment)
+
+
 def parse_definition_field(field: bytes) -> tuple[str, str]:
     namespace, experiment = json.loads(field)
     return namespace, experiment
@@ -142,7 +157,9 @@ def parse_definition_field(field: bytes) -> tuple[str, str]:
 class KeySchema:
     """Lamed's keys under one prefix (see the module's doc)."""
 
-    __slots__ = ("prefix", "namespaces", "experiment_index", "definitions", "preflight")
+    __slots__ = (
+        "prefix", "namespaces", "experiment_index", "definitions", "preflight", "notified", "notify_lock", "notify_due",
+    )  # fmt: skip
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = check_prefix(prefix)
@@ -150,6 +167,9 @@ class KeySchema:
         self.experiment_index = self.prefix + b"experiment-index"
         self.definitions = self.prefix + b"definitions"
         self.preflight = self.prefix + b"preflight"
+        self.notified = self.prefix + b"notified"
+        self.notify_lock = self.prefix + b"notify-lock"
+        self.notify_due = self.prefix + b"notify-due"
 
     def __repr__(self) -> str:
         return f"KeySchema({self.prefix.decode()!r})"

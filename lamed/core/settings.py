@@ -17,9 +17,18 @@ from lamed.core.keys import DEFAULT_PREFIX, check_prefix
 from lamed.core.redis_url import connection_options
 
 ENV_PREFIX = "LAMED_"
-DECIDING_TESTS = ("sequential", "fixed")
-COMPARISON_CORRECTIONS = ("holm", "bh")
+# The statistics' choices, named once here (where settings validate them) and
+# used by name in lamed.stats, the dashboard and definitions.
+SEQUENTIAL, FIXED = "sequential", "fixed"
+DECIDING_TESTS = (SEQUENTIAL, FIXED)
+HOLM, BENJAMINI_HOCHBERG = "holm", "bh"
+COMPARISON_CORRECTIONS = (HOLM, BENJAMINI_HOCHBERG)
 COMPARISON_FAMILIES = ("experiment", "goal")
+SLACK, JSON = "slack", "json"
+NOTIFY_FORMATS = (SLACK, JSON)
+MAX_NOTIFY_INTERVAL_SECONDS = 7 * 86400
+# Where a decision may be POSTed: https anywhere, http only on loopback (tests, a local relay).
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 # API Gateway refuses API keys shorter than this; the dashboard login uses the same key.
 MIN_API_KEY_CHARS = 20
 
@@ -51,10 +60,10 @@ class Settings(NamedTuple):
     key_prefix: str = DEFAULT_PREFIX
     # Dashboard statistics (docs/statistics.md). deciding_test: "sequential"
     # (always-valid, safe to look at every day) or "fixed" (fixed-horizon z-test).
-    deciding_test: str = "sequential"
+    deciding_test: str = SEQUENTIAL
     alpha: float = 0.05
     sequential_tuning_parameter: float = 5000.0  # GrowthBook's default
-    comparison_correction: str = "holm"  # or "bh" (Benjamini-Hochberg)
+    comparison_correction: str = HOLM  # or BENJAMINI_HOCHBERG ("bh")
     comparison_family: str = "experiment"  # or "goal": adjust within each goal only
     mde: float = 0.10  # minimum detectable relative effect
     # The function's VPC (ElastiCache answers only inside one). None: not
@@ -65,6 +74,13 @@ class Settings(NamedTuple):
     # everyone together (docs/operating-redis.md sizes Redis from the rate).
     track_rate_limit: float = 100.0
     track_burst_limit: int = 200
+    # A POST when an experiment's decision changes (docs/notifications.md):
+    # an https URL (http on loopback only), a body format, how often to check.
+    notify_url: Optional[str] = None
+    notify_format: str = SLACK  # or JSON
+    notify_interval_seconds: int = 3600
+    # The deployment's base URL, for links to the dashboard in notifications.
+    public_url: Optional[str] = None
     # The function's CPU: x86_64 or arm64 (about 20% cheaper). None: arm64 for a
     # new function, an existing one keeps its own (docs/deploy.md).
     architecture: Optional[str] = None
@@ -226,6 +242,7 @@ def _validate(settings: Settings, source: str) -> None:
         raise SettingsError(f"{source}: {error}") from None
     _validate_statistics(settings, source)
     _validate_vpc(settings, source)
+    _validate_notify(settings, source)
     _validate_deployment(settings, source)
     if not 0 < settings.track_rate_limit <= 1_000_000 or not 0 < settings.track_burst_limit <= 5_000_000:
         raise SettingsError(f"{source}: track_rate_limit and track_burst_limit must be positive")
@@ -273,3 +290,27 @@ def _validate_vpc(settings: Settings, source: str) -> None:
         for one in ids or ():
             if not one.startswith(start):
                 raise SettingsError(f"{source}: {name}: {one!r} is not an id starting with {start}")
+
+
+def _validate_notify(settings: Settings, source: str) -> None:
+    if settings.notify_format not in NOTIFY_FORMATS:
+        raise SettingsError(f"{source}: notify_format must be one of {', '.join(NOTIFY_FORMATS)}")
+    if not 1 <= settings.notify_interval_seconds <= MAX_NOTIFY_INTERVAL_SECONDS:
+        raise SettingsError(f"{source}: notify_interval_seconds must be between 1 and {MAX_NOTIFY_INTERVAL_SECONDS}")
+    if settings.notify_url and not notify_url_allowed(settings.notify_url):
+        raise SettingsError(f"{source}: notify_url must be an https URL (http only on 127.0.0.1 or localhost)")
+    if settings.public_url and not settings.public_url.startswith(("https://", "http://")):
+        raise SettingsError(f"{source}: public_url must start with https:// or http://")
+
+
+def notify_url_allowed(url: str) -> bool:
+    """https anywhere; http only to a loopback host (a webhook gets decisions
+    and experiment names, which must not cross a network in clear)."""
+    scheme, sep, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if not sep or not host or any(c.isspace() for c in url):
+        return False
+    if scheme == "https":
+        return True
+    hostname = host if host.endswith("]") else host.rsplit(":", 1)[0]  # without the port
+    return scheme == "http" and hostname in LOOPBACK_HOSTS

@@ -1,7 +1,7 @@
 """The dashboard's views of the data and its Jinja environment.
 
 Turns :class:`~lamed.core.results.ExperimentCounts` into what the pages show (the
-statistics of :mod:`lamed.dashboard.stats` per goal, a status per experiment, charts)
+statistics of :mod:`lamed.stats` per goal, a status per experiment, its decision, charts)
 and renders ``dashboard_templates/`` with autoescaping on. Knows nothing of
 HTTP. jinja2 is imported on first render only, so the Lambda track path,
 which imports the routes, never loads it.
@@ -22,8 +22,15 @@ from urllib.parse import quote, urlencode
 from lamed.core.definitions import Definition
 from lamed.core.events import PARTICIPATE
 from lamed.core.results import ExperimentCounts, experiment_detail, iso_day
-from lamed.core.settings import DEFAULTS, Settings
-from lamed.dashboard import charts, stats
+from lamed.core.settings import BENJAMINI_HOCHBERG, DEFAULTS, FIXED, HOLM, SEQUENTIAL, Settings
+from lamed.dashboard import charts
+from lamed.stats import decision as deciding
+from lamed.stats.frequentist import MIN_TRIALS
+from lamed.stats.inputs import DEFAULT_PLAN, Plan
+from lamed.stats.power import POWER
+from lamed.stats.sequential import MIN_SEQUENTIAL_OUTCOMES
+from lamed.stats.srm import SrmResult, sample_ratio_mismatch
+from lamed.stats.summary import GoalStats, adjust_comparisons, summarize_goal
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "dashboard_templates"
 COLLECTING, SIGNIFICANT, MISMATCH = "collecting", "significant", "sample-ratio mismatch"
@@ -33,14 +40,14 @@ RESERVED_SEGMENTS = {"login", "logout", "delete", "export", "assets", ".", ".."}
 # Without a definition, a variant of one of these names (any case) is the control.
 CONTROL_NAMES = ("control", "original", "baseline", "default")
 PACE_DAYS = 7  # days_remaining assumes the trial rate of the experiment's last 7 days
-TEST_NAMES = {stats.SEQUENTIAL: "always-valid sequential test", stats.FIXED: "fixed-horizon z-test"}
-CORRECTION_NAMES = {"holm": "Holm–Bonferroni", "bh": "Benjamini–Hochberg"}
+TEST_NAMES = {SEQUENTIAL: "always-valid sequential test", FIXED: "fixed-horizon z-test"}
+CORRECTION_NAMES = {HOLM: "Holm–Bonferroni", BENJAMINI_HOCHBERG: "Benjamini–Hochberg"}
 
 
 @dataclass
 class GoalView:
     name: str
-    stats: Optional[stats.GoalStats]  # None when the counts cannot be compared
+    stats: Optional[GoalStats]  # None when the counts cannot be compared
     problem: Optional[str] = None
     rate_chart: str = ""
     daily_chart: str = ""
@@ -52,15 +59,33 @@ class GoalView:
 
 @dataclass
 class GoalDecision:
-    """One line of the decision: what to do about one goal, and why."""
+    """A decision (lamed.stats.decision) and its sentence: one line per goal,
+    or the experiment's as a whole."""
 
-    goal: str
-    decision: stats.Decision
+    decision: deciding.Decision
     text: str
 
     @property
     def kind(self) -> str:
         return self.decision.kind
+
+    @property
+    def goal(self) -> Optional[str]:
+        return self.decision.goal
+
+    def to_dict(self) -> dict:
+        """The decision object of the JSON export, the API, ``lamed results`` and notifications."""
+        decision = self.decision
+        return {
+            "kind": decision.kind,
+            "goal": decision.goal,
+            "variant": decision.variant,
+            "uplift": decision.uplift,
+            "interval": list(decision.interval) if decision.interval else None,
+            "days_remaining": decision.days_remaining,
+            "decision_sample_per_variant": decision.decision_sample_per_variant,
+            "text": self.text,
+        }
 
 
 @dataclass
@@ -68,10 +93,10 @@ class ExperimentView:
     counts: ExperimentCounts
     control: Optional[str]
     trials: dict  # variant -> trials
-    srm: stats.SrmResult
+    srm: SrmResult
     expected_split: str = "an even split"  # what the SRM check compared against
     definition: Optional[Definition] = None  # runtime config, if the experiment has one
-    plan: stats.Plan = stats.DEFAULT_PLAN
+    plan: Plan = DEFAULT_PLAN
     goals: list = field(default_factory=list)
     decisions: list = field(default_factory=list)  # GoalDecision: the primary goal's, else one per goal
     trials_chart: str = ""
@@ -101,9 +126,17 @@ class ExperimentView:
         return self.goals[0].name if len(self.goals) == 1 else None
 
     @property
-    def decision(self) -> str:
+    def decision_text(self) -> str:
         """The decision in words, one sentence per line of it."""
         return " ".join(line.text for line in self.decisions)
+
+    @property
+    def decision(self) -> GoalDecision:
+        """The experiment's decision (see lamed.stats.decision.experiment_decision),
+        worded as all its lines."""
+        return GoalDecision(
+            deciding.experiment_decision([line.decision for line in self.decisions]), self.decision_text
+        )
 
     @property
     def comparisons(self) -> int:
@@ -131,8 +164,8 @@ def experiment_view(
         control = default_control(variants, definition)
     trials = {variant: counts.count(PARTICIPATE, variant) for variant in variants}
     weights, expected = _expected_split(variants, definition)
-    srm = stats.sample_ratio_mismatch(list(trials.values()), weights)
-    plan = stats.Plan.from_settings(settings, definition.deciding_test if definition else None)
+    srm = sample_ratio_mismatch(list(trials.values()), weights)
+    plan = plan_for(settings, definition.deciding_test if definition else None)
     view = ExperimentView(counts, control, trials, srm, expected, definition, plan)
     pace = recent_trials_per_day(counts)
     goals = [_goal_view(counts, goal, control, trials, with_charts, plan, pace) for goal in counts.goals]
@@ -142,6 +175,18 @@ def experiment_view(
     if with_charts:
         view.trials_chart = _daily_chart(counts, PARTICIPATE, "Trials per day")
     return view
+
+
+def plan_for(settings: Settings, deciding_test: Optional[str] = None) -> Plan:
+    """The settings' plan; ``deciding_test`` (a definition's) overrides theirs."""
+    return Plan(
+        deciding_test=deciding_test or settings.deciding_test,
+        alpha=settings.alpha,
+        tuning=settings.sequential_tuning_parameter,
+        mde=settings.mde,
+        correction=settings.comparison_correction,
+        family=settings.comparison_family,
+    )
 
 
 def default_control(variants: list, definition: Optional[Definition] = None) -> Optional[str]:
@@ -169,10 +214,10 @@ def recent_trials_per_day(counts: ExperimentCounts) -> dict:
     return {variant: n / span for variant, n in totals.items()}
 
 
-def _adjust(goals: list, plan: stats.Plan) -> None:
+def _adjust(goals: list, plan: Plan) -> None:
     """Adjusts the deciding p-values across the experiment's comparisons."""
     compared = [goal for goal in goals if goal.stats is not None]
-    for goal, adjusted in zip(compared, stats.adjust_comparisons([goal.stats for goal in compared], plan)):
+    for goal, adjusted in zip(compared, adjust_comparisons([goal.stats for goal in compared], plan)):
         goal.stats = adjusted
 
 
@@ -183,29 +228,29 @@ def _decisions(view: ExperimentView) -> list:
     decisions = []
     for name in names:
         goal = by_name.get(name)
-        decision = stats.decide(goal.stats if goal else None, view.srm.mismatch, view.plan)
-        decisions.append(GoalDecision(name, decision, decision_text(decision, name, view)))
+        decision = deciding.decide(goal.stats if goal else None, view.srm.mismatch, view.plan, name)
+        decisions.append(GoalDecision(decision, decision_text(decision, name, view)))
     return decisions
 
 
-def decision_text(decision: stats.Decision, goal: str, view: ExperimentView) -> str:
+def decision_text(decision: deciding.Decision, goal: str, view: ExperimentView) -> str:
     """The decision as one sentence."""
     kind, plan = decision.kind, view.plan
-    if kind == stats.CHECK_SPLIT:
+    if kind == deciding.CHECK_SPLIT:
         shown = p_value(view.srm.p_value)
         mismatch = f"sample-ratio mismatch (p {shown if shown.startswith('<') else '= ' + shown})"
         return f"Stop and check the traffic split: {mismatch}, so no figure can be trusted."
-    if kind == stats.NOT_ENOUGH_DATA:
+    if kind == deciding.NOT_ENOUGH_DATA:
         return f"Not enough data yet on {goal}."
-    if kind in (stats.SHIP, stats.KEEP_CONTROL):
+    if kind in (deciding.SHIP, deciding.KEEP_CONTROL):
         low, high = decision.interval or (None, None)
         figures = (
             f"{signed_percent(decision.uplift)} on {goal}, interval {signed_percent(low)} to {signed_percent(high)}"
         )
-        if kind == stats.SHIP:
+        if kind == deciding.SHIP:
             return f"Ship {decision.variant}: {figures}."
         return f"Keep {view.control}: {decision.variant} does worse ({figures})."
-    if kind == stats.NO_DIFFERENCE:
+    if kind == deciding.NO_DIFFERENCE:
         return f"No meaningful difference on {goal}: every variant is within ±{percent(plan.mde, 0)} of {view.control}."
     return keep_running_text(goal, decision.days_remaining, decision.decision_sample_per_variant)
 
@@ -247,14 +292,14 @@ def _expected_split(variants: list, definition: Optional[Definition]) -> tuple[l
 
 
 def _goal_view(
-    counts: ExperimentCounts, goal: str, control: str, trials: dict, with_charts: bool, plan: stats.Plan, pace: dict
+    counts: ExperimentCounts, goal: str, control: str, trials: dict, with_charts: bool, plan: Plan, pace: dict
 ) -> GoalView:
     rows = [(variant, counts.count(goal, variant), trials[variant]) for variant in counts.variants]
     over = [label for label, successes, n in rows if successes > n]
     if over:
         problem = f"more conversions than trials for {', '.join(over)}: were participations lost?"
         return GoalView(goal, None, problem)
-    summary = stats.summarize_goal(rows, control, confidence=1.0 - plan.alpha, plan=plan, trials_per_day=pace)
+    summary = summarize_goal(rows, control, confidence=1.0 - plan.alpha, plan=plan, trials_per_day=pace)
     view = GoalView(goal, summary)
     if with_charts:
         bars = [charts.RateBar(r.label, r.rate, r.rate_low, r.rate_high) for r in view.stats.variants]
@@ -289,8 +334,8 @@ def export_json(view: ExperimentView) -> dict:
         "control": view.control,
         "status": view.status,
         "primary_goal": view.primary_goal,
-        "decision": view.decision,
-        "decisions": [{"goal": line.goal, "kind": line.kind, "text": line.text} for line in view.decisions],
+        "decision": view.decision.to_dict(),
+        "decisions": [line.to_dict() for line in view.decisions],
         "deciding_test": view.plan.deciding_test,
         "srm": {"chi2": view.srm.chi2, "p_value": view.srm.p_value, "mismatch": view.srm.mismatch},
         "statistics": [_goal_export(goal) for goal in view.goals],
@@ -315,9 +360,9 @@ def export_csv(view: ExperimentView) -> str:
     writer.writerow(CSV_COLUMNS)
     for goal in view.goals:
         for row in goal.stats.variants if goal.stats else []:
-            values = {**vars(row), "namespace": view.counts.namespace, "experiment": view.name}
+            values = {**row.to_dict(), "namespace": view.counts.namespace, "experiment": view.name}
             values.update(goal=goal.name, variant=row.label, srm_p_value=view.srm.p_value)
-            values.update(primary_goal=view.primary_goal, decision=view.decision)
+            values.update(primary_goal=view.primary_goal, decision=view.decision_text)
             writer.writerow([_csv_cell(values[column]) for column in CSV_COLUMNS])
     return out.getvalue()
 
@@ -398,9 +443,9 @@ def environment():
     env.filters.update(percent=percent, signed_percent=signed_percent, p_value=p_value, probability=probability)
     env.filters.update(visitors=visitors_count, days=day_count)
     env.globals.update(experiment_path=experiment_path, action_path=action_path, COLLECTING=COLLECTING)
-    env.globals.update(SIGNIFICANT=SIGNIFICANT, MISMATCH=MISMATCH, MIN_TRIALS=stats.MIN_TRIALS)
-    env.globals.update(MIN_SEQUENTIAL_OUTCOMES=stats.MIN_SEQUENTIAL_OUTCOMES, SEQUENTIAL=stats.SEQUENTIAL)
-    env.globals.update(TEST_NAMES=TEST_NAMES, CORRECTION_NAMES=CORRECTION_NAMES, POWER=stats.POWER)
+    env.globals.update(SIGNIFICANT=SIGNIFICANT, MISMATCH=MISMATCH, MIN_TRIALS=MIN_TRIALS)
+    env.globals.update(MIN_SEQUENTIAL_OUTCOMES=MIN_SEQUENTIAL_OUTCOMES, SEQUENTIAL=SEQUENTIAL)
+    env.globals.update(TEST_NAMES=TEST_NAMES, CORRECTION_NAMES=CORRECTION_NAMES, POWER=POWER)
     env.globals.update(lifecycle=lifecycle, weight_shares=weight_shares)
     return env
 

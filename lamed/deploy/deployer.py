@@ -23,7 +23,7 @@ from lamed.deploy.metrics import ensure_dashboard
 from lamed.deploy.package import Bundle
 from lamed.deploy.plan import ALIAS, DeployPlan, Names, describe_vpc
 from lamed.deploy.release import release, require_new_canary
-from lamed.deploy.schedule import ensure_warmup_rule
+from lamed.deploy.schedule import ensure_notify_rule, ensure_warmup_rule
 from lamed.deploy.vpc import check_vpc
 
 Progress = Callable[[str], None]
@@ -84,6 +84,7 @@ def deploy(aws: Aws, plan: DeployPlan, bundle: Bundle, api_key: str, progress: P
     rule_arn = ensure_warmup_rule(aws, names, alias.arn)
     allow_invoke(aws, names, "lamed-warmup", "events.amazonaws.com", rule_arn)
     progress(f"warm-up rule {names.rule}: every 5 minutes")
+    progress(ensure_notify_rule(aws, plan, alias.arn))
     return Deployment(api_id, rest_endpoint, version, alias, health, track_base)
 
 

@@ -43,7 +43,8 @@ def flag_count(store: Store) -> int:
 
 
 def remove_namespace(store: Store, namespace: str) -> int:
-    """Deletes a namespace's counters, registries and definitions; the number of keys removed."""
+    """Deletes a namespace's counters, registries, definitions and notified
+    decisions; the number of keys removed."""
     keys = store.keys
     with store.trouble:
         experiments = store.experiment_names(namespace)
@@ -53,9 +54,10 @@ def remove_namespace(store: Store, namespace: str) -> int:
             store.client.srem(keys.experiment_index, keys.experiment_index_member(namespace, experiment))
         removed += _delete(store, [keys.experiments_key(namespace)])
         store.client.srem(keys.namespaces, namespace)
-        fields = [field for field in store.client.hkeys(keys.definitions) if _in_namespace(field, namespace)]
-        if fields:
-            store.client.hdel(keys.definitions, *fields)
+        for per_experiment in (keys.definitions, keys.notified):
+            fields = [field for field in store.client.hkeys(per_experiment) if _in_namespace(field, namespace)]
+            if fields:
+                store.client.hdel(per_experiment, *fields)
     return removed
 
 

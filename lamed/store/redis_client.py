@@ -61,6 +61,8 @@ def connect(redis_url: str, timeout_seconds: float = 0.5) -> Client:
     if options.cluster:
         kwargs = client_options(options)
         kwargs.pop("db")  # a cluster has database 0 only
+        if int(redis.__version__.split(".")[0]) < 6:  # counted apart from ``retry`` there (3 by default)
+            kwargs["cluster_error_retry_attempts"] = 1
         return RedisCluster(**kwargs)
     return redis.Redis(**client_options(options))
 

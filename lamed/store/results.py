@@ -15,6 +15,7 @@ from redis.exceptions import NoPermissionError
 
 from lamed.core.counting import Outcome, Tracker, lean_tracker
 from lamed.core.events import Event
+from lamed.core.keys import notified_field
 from lamed.core.redis_safety import MemoryCheck, check_memory
 from lamed.core.redis_url import is_cluster_url
 from lamed.core.results import ExperimentCounts, experiment_counts
@@ -80,6 +81,7 @@ class Store:
             pipe.delete(self.keys.variants_key(namespace, experiment))
             pipe.delete(self.keys.goals_key(namespace, experiment))
             pipe.srem(self.keys.experiment_index, self.keys.experiment_index_member(namespace, experiment))
+            pipe.hdel(self.keys.notified, notified_field(namespace, experiment))  # a new start is news again
             deleted, removed, *_ = pipe.execute()
         return bool(deleted or removed)
 

@@ -22,6 +22,9 @@ from lamed.web.replies import error_reply, proxy_response
 from lamed.web.tracking import TRACK_METHODS, TRACK_PATH, track_http
 
 WARMUP_KEY = "lamed-warmup"
+# The scheduled notification check (lamed.web.notify): ``{"lamed-notify": true}``.
+NOTIFY_KEY = "lamed-notify"
+NOTIFY_EVENT = {NOTIFY_KEY: True}
 # A direct invocation (`lamed deploy`, `lamed status`) asking how Redis looks
 # from where the function runs: ``{"lamed-health": true}``.
 HEALTH_KEY = "lamed-health"
@@ -87,6 +90,10 @@ def make_handler(chalice_app: Callable[[], Callable]) -> Callable:
             return warm_answer()
         if is_health_check(event):
             return health_answer()
+        if isinstance(event, dict) and event.get(NOTIFY_KEY) is True:
+            from lamed.web.notify import scheduled_notify  # the dashboard and redis-py: never on the track path
+
+            return scheduled_notify(context)
         if is_http_v2(event):
             return v2_response(function_url_answer(event))
         request_context = event.get("requestContext") if isinstance(event, dict) else None
@@ -107,7 +114,7 @@ def function_url_answer(event: dict) -> dict:
         request = plain_request(event)
         if resource_path_for(request.path) != TRACK_PATH or request.method not in TRACK_METHODS:
             return proxy_response(error_reply(NOT_ON_FUNCTION_URL, 404, "path"))
-        return proxy_response(track_http(request.method, request.query, event.get("headers") or {}, request.body))
+        return proxy_response(track_http(request.method, request.query, request.headers, request.body))
     except Exception:
         return internal_error()
 

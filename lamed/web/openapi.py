@@ -16,6 +16,7 @@ from chalice import Chalice
 
 from lamed import __version__
 from lamed.core.events import MAX_BATCH_EVENTS, MAX_NAME_CHARS, MAX_UUID_CHARS
+from lamed.stats.decision import DECISION_KINDS
 
 OPENAPI_VERSION = "3.0.3"
 
@@ -39,6 +40,54 @@ TRACK_BODY = {
         {"type": "object", "required": ["events"], "properties": {"events": BATCH}},
     ]
 }
+
+NUMBER_OR_NULL = {"type": "number", "nullable": True}
+DECISION = {
+    "type": "object",
+    "description": "What the experiment's figures say to do (the dashboard's JSON export has the same object).",
+    "required": ["kind", "goal", "variant", "uplift", "interval", "days_remaining", "text"],
+    "properties": {
+        "kind": {"type": "string", "enum": list(DECISION_KINDS)},
+        "goal": {"type": "string", "nullable": True},
+        "variant": {"type": "string", "nullable": True, "description": "to ship, or the worse one"},
+        "uplift": NUMBER_OR_NULL,
+        "interval": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2, "nullable": True},
+        "days_remaining": {"type": "integer", "nullable": True},
+        "decision_sample_per_variant": NUMBER_OR_NULL,
+        "text": {"type": "string"},
+    },
+}
+DECISION_REF = {"$ref": "#/components/schemas/Decision"}
+DECISIONS = {
+    "type": "object",
+    "required": ["namespace", "experiments"],
+    "properties": {
+        "namespace": {"type": "string"},
+        "experiments": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["experiment", "status", "decision", "decisions"],
+                "properties": {
+                    "experiment": {"type": "string"},
+                    "status": {"type": "string", "nullable": True, "description": "lifecycle, if defined"},
+                    "decision": DECISION_REF,
+                    "decisions": {"type": "array", "items": DECISION_REF, "description": "one per goal"},
+                },
+            },
+        },
+    },
+}
+EXPERIMENT_DETAIL = {
+    "type": "object",
+    "required": ["decision"],
+    "properties": {"decision": DECISION_REF},
+    "additionalProperties": True,
+}
+
+
+def _ok(schema: dict) -> dict:
+    return {"description": "OK", "content": {"application/json": {"schema": schema}}}
 
 
 def _query(name: str, schema: dict, required: bool = False) -> dict:
@@ -65,7 +114,16 @@ DESCRIBED: dict = {
         "summary": "Lamed's `all`: every experiment of a namespace with its goals.",
         "parameters": [NAMESPACE_PARAM, _query("scope", {"type": "string"})],
     },
-    ("GET", "/experiments/{name}"): {"summary": "One experiment's counters.", "parameters": [NAMESPACE_PARAM]},
+    ("GET", "/experiments/{name}"): {
+        "summary": "One experiment's counters and its decision.",
+        "parameters": [NAMESPACE_PARAM],
+        "ok": _ok(EXPERIMENT_DETAIL),
+    },
+    ("GET", "/decisions"): {
+        "summary": "Every experiment of a namespace with its decision.",
+        "parameters": [NAMESPACE_PARAM],
+        "ok": _ok(DECISIONS),
+    },
     ("DELETE", "/experiments/{name}"): {"summary": "Delete an experiment's counters.", "parameters": [NAMESPACE_PARAM]},
     ("GET", "/experiment"): {
         "summary": "Lamed's `experiment`: the goals of one experiment.",
@@ -103,6 +161,8 @@ def _operation(method: str, path: str, entry: Any) -> dict:
         + described.get("parameters", []),
         "responses": _responses(),
     }
+    if "ok" in described:
+        operation["responses"]["200"] = described["ok"]
     if "requestBody" in described:
         operation["requestBody"] = described["requestBody"]
     if entry.api_key_required:
@@ -121,6 +181,6 @@ def openapi_document(app: Chalice) -> dict:
         "paths": paths,
         "components": {
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
-            "schemas": {"Error": ERROR, "Event": EVENT},
+            "schemas": {"Error": ERROR, "Event": EVENT, "Decision": DECISION},
         },
     }

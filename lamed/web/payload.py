@@ -1,18 +1,14 @@
 """Lambda payload format 2.0 (function URLs, HTTP APIs) turned into the plain
-request data the REST (1.0) track path uses: method, path, query, body,
-content type.
+request data the one /track parser (:func:`lamed.web.tracking.track_http`)
+reads: method, path, the raw query string, headers, body.
 
 A 2.0 event carries ``requestContext.http.method``, ``rawPath``,
 ``rawQueryString``, lower-case ``headers``, ``cookies``, ``body`` and
 ``isBase64Encoded``. Its ``queryStringParameters`` joins repeated parameters
 with commas (``a=1&a=2`` gives ``"1,2"``), which would turn two values into
-one that holds a comma, so the query is read from ``rawQueryString``; the
-last of repeated parameters wins, as in the REST path's single-value map.
+one that holds a comma, so the parser reads ``rawQueryString`` (the last of
+repeated parameters wins, as in the REST path's single-value map).
 Cookies are not read: /track needs none.
-
-``urllib.parse`` is imported on the first 2.0 event, not with this module:
-the first event's Redis client (``lamed.core.redis_url``) imports it anyway,
-and importing the track path stays as lean as before.
 """
 
 from __future__ import annotations
@@ -22,9 +18,9 @@ from collections import namedtuple
 FORMAT_VERSION = "2.0"
 
 
-# method: str, path: str, query: dict of str, body: bytes, content_type: str or None.
+# method: str, path: str, query: the raw query string, headers: dict, body: bytes.
 # A plain namedtuple, as Reply in lamed.web.replies: quicker to import than typing.NamedTuple.
-PlainRequest = namedtuple("PlainRequest", "method path query body content_type")
+PlainRequest = namedtuple("PlainRequest", "method path query headers body")
 
 
 def is_http_v2(event: object) -> bool:
@@ -38,24 +34,13 @@ def is_http_v2(event: object) -> bool:
 def plain_request(event: dict) -> PlainRequest:
     """The request a 2.0 event carries; ``event`` passed :func:`is_http_v2`."""
     http = event["requestContext"]["http"]
-    headers = event.get("headers") or {}
     return PlainRequest(
         method=str(http.get("method") or "").upper(),
         path=str(event.get("rawPath") or http.get("path") or "/"),
-        query=parse_query(event.get("rawQueryString") or ""),
+        query=str(event.get("rawQueryString") or ""),
+        headers=event.get("headers") or {},
         body=request_body(event),
-        content_type=headers.get("content-type"),
     )
-
-
-def parse_query(raw: str) -> dict:
-    """``a=1&b=x%20y`` to ``{"a": "1", "b": "x y"}``, decoded as ``lamed
-    serve`` decodes a query (bytes that are not UTF-8 become lone surrogates,
-    which the event's validation refuses with a 400); the last of repeated
-    fields wins."""
-    from urllib.parse import parse_qsl  # see the module's docstring
-
-    return dict(parse_qsl(raw, keep_blank_values=True, errors="surrogateescape"))
 
 
 def request_body(event: dict) -> bytes:

@@ -3,9 +3,10 @@ function of the core, shape the response."""
 
 from chalice import Chalice
 
-from lamed.web.routes import assignment, dashboard, ops, results, tracking
+from lamed.web.routes import assignment, dashboard, decisions, ops, results, tracking
 
 
 def register_all(app: Chalice) -> None:
-    for blueprint in (tracking.blueprint, results.blueprint, ops.blueprint, assignment.blueprint, dashboard.blueprint):
-        app.register_blueprint(blueprint)
+    blueprints = (tracking, results, decisions, ops, assignment, dashboard)
+    for module in blueprints:
+        app.register_blueprint(module.blueprint)

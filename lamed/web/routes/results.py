@@ -43,10 +43,16 @@ def all_experiments() -> Response:
 @protected
 @handles_errors()
 def one_experiment(name: str) -> Response:
-    counts = runtime.store().experiment(_namespace(), name)
+    """One experiment's counters and its decision (as the dashboard's JSON export has it)."""
+    from lamed.web.decisions import experiment_decision  # the dashboard: not on the track path
+
+    namespace = _namespace()
+    counts = runtime.store().experiment(namespace, name)
     if counts.is_empty:
         return error_response(f"no data for experiment {name!r}", 404, "experiment")
-    return json_response(shapes.experiment_detail(counts))
+    definition = runtime.definitions().definition(namespace, name)
+    decision = experiment_decision(counts, definition, runtime.settings())
+    return json_response({**shapes.experiment_detail(counts), "decision": decision})
 
 
 @blueprint.route("/experiment", methods=["GET"])
