@@ -23,6 +23,9 @@ setup(
         # gunicorn's master runs --workers N of it (lamed.cli.serve).
         "waitress>=3.0",
         "gunicorn>=23",
+        # lamed serve's /metrics, added up across workers (multiprocess mode);
+        # never imported by the Lambda function.
+        "prometheus_client>=0.17",
     ],
     extras_require={
         "test": [

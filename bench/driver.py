@@ -75,7 +75,11 @@ class Ours:
         os.environ["LAMED_REDIS_URL"] = redis_url
         os.environ["LAMED_API_KEY"] = API_KEY
         import app
+        from lamed.web import emf
 
+        # The function's metrics stay on (as deployed); their EMF lines go to
+        # stderr with the other log lines, so stdout keeps the driver's JSON.
+        emf._print = lambda line: print(line, file=sys.stderr)
         self.handler = app.handler
         self.function_url = event_format == "function_url"
 

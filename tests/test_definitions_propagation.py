@@ -29,7 +29,8 @@ ONLY_B = {"variants": {"A": 0, "B": 1}, "status": "running", "control": "A"}
 def served(redis_url):
     """``lamed serve`` in its own process on a free port, default cache TTL."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("LAMED_DEFINITION")}
-    env.update(LAMED_REDIS_URL=redis_url, LAMED_API_KEY=API_KEY, PYTHONUNBUFFERED="1")
+    # warning: no line per request, since nobody reads the pipe after the URL
+    env.update(LAMED_REDIS_URL=redis_url, LAMED_API_KEY=API_KEY, PYTHONUNBUFFERED="1", LAMED_LOG_LEVEL="warning")
     lamed = os.path.join(os.path.dirname(sys.executable), "lamed")
     process = subprocess.Popen(
         [lamed, "serve", "--port", "0"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -106,7 +106,7 @@ import json, sys
 import app
 event = json.loads(sys.argv[1])
 response = app.handler(event, None)
-heavy = sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'jinja2', 'click'})
+heavy = sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'jinja2', 'click', 'prometheus_client'})
 print(json.dumps({"status": response["statusCode"], "heavy": heavy}))
 """
 

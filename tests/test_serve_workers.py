@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -57,13 +58,18 @@ class Served:
         self.url = f"http://127.0.0.1:{self.port}"
         command = serve + ["--port", str(self.port), "--workers", str(workers)]
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # Read all along: a line per request would fill the pipe and stall the server.
+        self._output: list[str] = []
+        self._reader = threading.Thread(target=lambda: self._output.extend(self.process.stdout), daemon=True)
+        self._reader.start()
         self._wait_until_healthy()
 
     def _wait_until_healthy(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                pytest.fail(f"lamed serve exited: {self.process.stdout.read()}")
+                self._reader.join(5)
+                pytest.fail(f"lamed serve exited: {''.join(self._output)}")
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
                     if response.status == 200:
@@ -81,12 +87,14 @@ class Served:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            output, _ = self.process.communicate(timeout=15)
+            self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            output, _ = self.process.communicate()
-            pytest.fail(f"lamed serve did not stop on SIGTERM: {output}")
-        return output
+            self.process.wait()
+            self._reader.join(5)
+            pytest.fail(f"lamed serve did not stop on SIGTERM: {''.join(self._output)}")
+        self._reader.join(5)
+        return "".join(self._output)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import NoReturn
+from typing import NoReturn, Optional
 
 import click
 
@@ -38,16 +38,37 @@ def fail(message: str) -> NoReturn:
     type=click.IntRange(1, 256),
     help="Processes (more than 1: under gunicorn's master), each reading requests with waitress.",
 )
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Also serve Prometheus metrics at /metrics on this port, without the API key (0: a free one). "
+    "Without it, /metrics on the API's port answers only with the API key (X-API-Key).",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="Address of --metrics-port (keep it private)."
+)
+def serve(host: str, port: int, workers: int, metrics_port: Optional[int], metrics_host: str) -> None:
     """Run the Lamed API locally.
 
     With no Redis configured (LAMED_REDIS_URL or `lamed configure`), starts an
     embedded redis-server keeping its data in ~/.lamed/redis: for trying
     things out, not for production. For production outside Lambda, use
     --workers N (about one per core) with your own Redis.
+
+    Logs one JSON line per request on stderr (LAMED_LOG_LEVEL: info, the
+    default; warning or error for fewer); Prometheus metrics of all workers
+    at /metrics (docs/observability.md).
     """
+    from lamed.cli.serve import metrics_directory
+
+    with metrics_directory():
+        _serve(host, port, workers, metrics_port, metrics_host)
+
+
+def _serve(host: str, port: int, workers: int, metrics_port: Optional[int], metrics_host: str) -> None:
     from lamed.cli.embedded import EmbeddedRedisError
     from lamed.cli.serve import make_wsgi_server, prepare, start_notifier_in_worker
+    from lamed.web.prometheus import serve_metrics
 
     settings = settings_or_fail()
     try:
@@ -62,6 +83,15 @@ def serve(host: str, port: int, workers: int) -> None:
             services.close()
             fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
     url = f"http://{host}:{server.server_port if server else port}"
+    if metrics_port is not None:
+        try:
+            bound = serve_metrics(metrics_host, metrics_port)
+        except OSError as error:
+            services.close()
+            fail(f"cannot listen on {metrics_host}:{metrics_port} for metrics: {error.strerror or error}")
+        click.echo(f"Metrics: http://{metrics_host}:{bound}/metrics")
+    else:
+        click.echo(f"Metrics: {url}/metrics with the API key (X-API-Key), or --metrics-port")
     if services.embedded:
         click.echo(
             f"Redis: embedded redis-server on {services.embedded.url} (data in {services.embedded.data_dir}); "

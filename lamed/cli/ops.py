@@ -299,6 +299,23 @@ def canary_status(minutes: int) -> None:
     click.echo(f"live: version {alias.version}, {state} (last {minutes} min)")
     for line in format_stats(version_stats(aws, names, alias, minutes)):
         click.echo(line)
+    _echo_lamed_metrics(aws, names, alias, minutes)
+
+
+def _echo_lamed_metrics(aws: Any, names: Any, alias: Any, minutes: int) -> None:
+    """Counted events, 503s and /track's p99 per live version (the function's EMF metrics)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from lamed.deploy.metrics import format_lamed_stats, lamed_stats
+
+    versions = [version for version in (alias.version, alias.canary_version) if version]
+    try:
+        stats = lamed_stats(aws, names, versions, minutes)
+    except (BotoCoreError, ClientError) as error:
+        click.echo(f"Lamed's metrics: not readable ({error})")
+        return
+    for line in format_lamed_stats(stats):
+        click.echo(line)
 
 
 @canary.command("guard")
@@ -383,6 +400,8 @@ def status() -> None:
     for check in checks:
         for line in describe_health(check, vpc):
             click.echo(line)
+    click.echo("last 60 min:")
+    _echo_lamed_metrics(aws, names, alias, 60)
     if not all(check.ok for check in checks):
         raise click.ClickException("the function cannot use Redis")
 

@@ -17,7 +17,11 @@ import logging
 import os
 import re
 import secrets
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -34,6 +38,7 @@ from lamed.cli.embedded import RedisServer
 from lamed.core.events import MAX_BODY_BYTES
 from lamed.core.settings import Settings
 from lamed.web import runtime
+from lamed.web.observed import MULTIPROC_ENV, observed_application
 
 THREADS = 8  # per process: requests arrive whole, so threads wait only on Redis (or the timeout of a stalled one)
 REQUEST_DEADLINE_SECONDS = 10  # from a request's first byte to its last, however it dribbles
@@ -161,12 +166,32 @@ def prepare(settings: Settings, data_dir: Optional[Path] = None) -> LocalService
     return LocalServices(settings, embedded, generated)
 
 
-def make_wsgi_server(host: str, port: int, wsgi_app: Optional[Callable] = None) -> LocalServer:
-    if wsgi_app is None:
-        from lamed.web.wsgi import application
+@contextmanager
+def metrics_directory() -> Iterator[str]:
+    """The run's directory for prometheus_client's multiprocess files, named
+    in MULTIPROC_ENV for this process and the workers it forks; removed when
+    the run ends, so a new run starts its counters at zero."""
+    directory = tempfile.mkdtemp(prefix="lamed-metrics-")
+    previous = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous
 
-        wsgi_app = application()
-    return LocalServer(host, port, wsgi_app)
+
+def serving_app() -> Callable:
+    """The WSGI app both modes serve: the API with its logs and metrics."""
+    settings = runtime.settings()
+    return observed_application(settings.api_key, settings.log_level)
+
+
+def make_wsgi_server(host: str, port: int, wsgi_app: Optional[Callable] = None) -> LocalServer:
+    return LocalServer(host, port, wsgi_app or serving_app())
 
 
 def gunicorn_options(host: str, port: int, workers: int, threads: int = THREADS) -> dict:
@@ -186,8 +211,15 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int = THREADS)
         "timeout": 30,
         "graceful_timeout": 5,
         "backlog": 1024,
+        "child_exit": _worker_exited,
         "post_worker_init": start_notifier_in_worker,
     }
+
+
+def _worker_exited(server: Any, worker: Any) -> None:
+    from lamed.web.prometheus import process_exited
+
+    process_exited(worker.pid)
 
 
 def start_notifier_in_worker(worker: object = None) -> None:
@@ -210,11 +242,7 @@ def run_gunicorn(options: dict, wsgi_app: Optional[Callable] = None) -> None:
                 self.cfg.set(name, value)
 
         def load(self) -> Callable:
-            if wsgi_app is not None:
-                return wsgi_app
-            from lamed.web.wsgi import application
-
-            return application()
+            return wsgi_app if wsgi_app is not None else serving_app()
 
     _LamedGunicorn().run()
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import select
 import socket
 from collections.abc import Callable, Sequence
+from time import perf_counter
 
+from lamed.core import observe
 from lamed.core.errors import ProtocolError
 from lamed.core.protocol import judged, new_reader, pack_all
 from lamed.core.redis_url import ConnectionOptions
@@ -60,6 +62,7 @@ class Connection:
                 sock = _wrap_tls(sock, options)
         sock.settimeout(self.timeout_seconds)
         self._sock, self._reader = sock, new_reader(self.use_hiredis)
+        observe.watching.connection_opened()
         self._handshake()
         return sock
 
@@ -106,9 +109,13 @@ class Connection:
 
     def call(self, commands: Sequence[tuple[object, ...]]) -> list[object]:
         """Sends ``commands`` in one write and reads all their replies; then
-        raises the first error reply (see :func:`lamed.core.protocol.judged`)."""
+        raises the first error reply (see :func:`lamed.core.protocol.judged`).
+        The round trip's duration goes to :data:`lamed.core.observe.watching`."""
+        started = perf_counter()
         self.send(pack_all(commands))
-        return judged([self.read() for _ in commands])
+        replies = [self.read() for _ in commands]
+        observe.watching.round_trip(perf_counter() - started)
+        return judged(replies)
 
     def read(self) -> object:
         """The next reply: bytes, int, None, a :class:`ReplyError`, or a list

@@ -50,7 +50,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple, Union
 
-from lamed.core import keys
+from lamed.core import keys, observe
 from lamed.core.errors import Contention, LimitExceeded, ReplicaTimeout, ReplyError, StoreUnavailable
 from lamed.core.events import Event
 from lamed.core.limits import KeySpaceLimits
@@ -233,7 +233,9 @@ class Tracker:
     def _count_watched(self, connection: Link, writes: list[Write]) -> list[bool]:
         """Steps 1-3 of the module's doc, retried on a nil EXEC."""
         flags = [write.flag for write in writes]
-        for _ in range(self.settings.watch_retries):
+        for attempt in range(self.settings.watch_retries):
+            if attempt:
+                observe.watching.watch_retry()
             found = connection.call([(b"WATCH", *flags), (b"MGET", *flags)])[1]
             is_new = [value is None for value in found]
             if not any(is_new):
@@ -241,6 +243,7 @@ class Tracker:
                 return is_new
             if self._commit(connection, [write for write, new in zip(writes, is_new) if new]):
                 return is_new
+        observe.watching.redis_error(observe.CONTENTION)
         raise Contention("too many concurrent writers; retry")
 
     def _commit(self, connection: Link, new: list[Write]) -> bool:
@@ -321,6 +324,7 @@ class Tracker:
         """A write no replica acknowledged in time may be lost by a failover:
         503, and the client's retry finds the flag (or counts on the new master)."""
         if durable and replies[0] < durable[0][1]:
+            observe.watching.redis_error(observe.REPLICA)
             raise ReplicaTimeout(f"no replica acknowledged the write within {REPLICA_WAIT_MS} ms; retry")
 
     def _register(self, connection: Link, writes: list[Write], new_fields: list[tuple[bytes, bytes]]) -> None:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
+from lamed.core import observe
 from lamed.core.connection import Connection
 from lamed.core.errors import RedisTrouble
 from lamed.core.redis_url import ConnectionOptions
@@ -48,7 +49,7 @@ class Nodes:
     lost: tuple[type[BaseException], ...] = (OSError,)
 
     def __init__(self) -> None:
-        self.trouble = RedisTrouble(self.errors, on_failure=self.failed)
+        self.trouble = RedisTrouble(self.errors, on_failure=self._failure)
 
     # -- connections: the subclass's --------------------------------------
 
@@ -86,7 +87,7 @@ class Nodes:
             except BaseException as error:
                 if not self.retryable(error):
                     raise
-                self.failed(error)
+                self._failure(error)
             with self.session(key) as connection:
                 return talk(connection, argument)
 
@@ -102,6 +103,10 @@ class Nodes:
 
     def failed(self, error: BaseException) -> None:
         """Told of every failure (a cluster may re-read its slot map)."""
+
+    def _failure(self, error: BaseException) -> None:
+        observe.watching.redis_error(observe.error_kind(error))
+        self.failed(error)
 
     # -- the topology of a single server -------------------------------------
 

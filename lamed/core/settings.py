@@ -91,6 +91,12 @@ class Settings(NamedTuple):
     # function and Redis through the function URL (0: none; docs/deploy.md).
     reserved_concurrency: int = 5
     log_retention_days: int = 30  # the function's CloudWatch log group
+    # What Lamed logs: "info" (lamed serve's line per request, and errors),
+    # "warning", "error"; the function writes its errors at any level.
+    log_level: str = "info"
+    # CloudWatch metrics from the function (Embedded Metric Format, one log
+    # line a minute per execution environment; docs/deploy.md prices them).
+    cloudwatch_metrics: bool = True
     extra: Mapping[str, object] = MappingProxyType({})
 
     def replace(self, **changes: Any) -> Settings:
@@ -106,6 +112,7 @@ _KINDS.update((name, tuple) for name in _OPTIONAL_LISTS)
 ARCHITECTURES = ("x86_64", "arm64")
 NEW_FUNCTION_ARCHITECTURE = "arm64"  # when architecture is unset: about 20% cheaper per GB-second
 TRACK_ENDPOINTS = ("function_url", "rest_api")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 # The retention periods CloudWatch Logs accepts, in days.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
 LOG_RETENTION_DAYS_YEARS = (1096, 1827, 2192, 2557, 2922, 3288, 3653)
@@ -268,6 +275,8 @@ def _validate_deployment(settings: Settings, source: str) -> None:
         raise SettingsError(f"{source}: track_endpoint must be function_url (the default) or rest_api")
     if not 0 <= settings.reserved_concurrency <= 100_000:
         raise SettingsError(f"{source}: reserved_concurrency must be between 0 (none) and 100000")
+    if settings.log_level not in LOG_LEVELS:
+        raise SettingsError(f"{source}: log_level must be one of {', '.join(LOG_LEVELS)}, got {settings.log_level!r}")
     if settings.log_retention_days not in LOG_RETENTION_DAYS + LOG_RETENTION_DAYS_YEARS:
         allowed = ", ".join(map(str, LOG_RETENTION_DAYS + LOG_RETENTION_DAYS_YEARS))
         raise SettingsError(f"{source}: log_retention_days must be one of {allowed}")

@@ -19,6 +19,7 @@ from lamed.deploy.function import (
 )
 from lamed.deploy.function_url import ensure_function_url, remove_function_url
 from lamed.deploy.health import HealthCheck, check_from_inside
+from lamed.deploy.metrics import ensure_dashboard
 from lamed.deploy.package import Bundle
 from lamed.deploy.plan import ALIAS, DeployPlan, Names, describe_vpc
 from lamed.deploy.release import release, require_new_canary
@@ -79,6 +80,7 @@ def deploy(aws: Aws, plan: DeployPlan, bundle: Bundle, api_key: str, progress: P
     track_base = front_door(aws, plan, rest_endpoint, progress)
     progress(ensure_concurrency(aws, names, plan.reserved_concurrency))
     progress(ensure_log_retention(aws, plan))
+    progress(ensure_dashboard(aws, names, plan.region))
     rule_arn = ensure_warmup_rule(aws, names, alias.arn)
     allow_invoke(aws, names, "lamed-warmup", "events.amazonaws.com", rule_arn)
     progress(f"warm-up rule {names.rule}: every 5 minutes")

@@ -208,6 +208,7 @@ def describe(plan: DeployPlan) -> list[str]:
         describe_track_endpoint(plan),
         describe_concurrency(plan.reserved_concurrency),
         f"EventBridge rule {names.rule}: {WARMUP_SCHEDULE} invokes {names.function}:{ALIAS} with {WARMUP_INPUT}",
+        f"CloudWatch dashboard {names.base}: Lamed's metrics by version (written only if it changed)",
     ]
     return lines
 

@@ -36,16 +36,19 @@ class LamedChalice(Chalice):
     current_request = _PerThread()
     lambda_context = _PerThread()
 
-    def __init__(self, app_name: str) -> None:
+    def __init__(self, app_name: str, configure_logs: bool = True) -> None:
         self._per_thread = threading.local()
-        super().__init__(app_name=app_name)
+        super().__init__(app_name=app_name, configure_logs=configure_logs)
 
 
 @functools.cache
 def create_app() -> LamedChalice:
     """The process's one app. Cached: Lamed's blueprints are module-level
     objects that Chalice can bind to one app only."""
-    app = LamedChalice(app_name="lamed")
+    # configure_logs=False: Chalice would give the "lamed" logger a plain-text
+    # stdout handler at ERROR, which Lambda's JSON log format reads as INFO
+    # and drops at level WARN; Lamed's errors go through the runtime's handler.
+    app = LamedChalice(app_name="lamed", configure_logs=False)
     register_all(app)
     mark_api_key_routes(app)
     app.register_middleware(_secured, "http")

@@ -2,7 +2,7 @@
 Chalice or redis-py, everything else by the Chalice app, built on first use.
 /track comes as the REST API's events or as the function URL's (payload
 format 2.0, read by :mod:`lamed.web.payload`), both answered by one call of
-:func:`lamed.web.tracking.track`; the function URL serves nothing else.
+:func:`lamed.web.tracking.track_http`; the function URL serves nothing else.
 
 A cold start on the track path therefore imports only the standard library's
 ``json``, ``socket`` and ``typing`` besides Lamed's own small modules; the first request
@@ -141,4 +141,50 @@ def _default_app() -> Callable:
     return create_app()
 
 
-handler = make_handler(_default_app)
+def with_cloudwatch_metrics(inner: Callable) -> Callable:
+    """``inner`` reporting to the environment's CloudWatch metrics
+    (:mod:`lamed.web.emf`; the ``cloudwatch_metrics`` setting): /track's
+    status and duration per request, a line at most once a minute. A 503's
+    cause is logged where it is answered (:func:`lamed.web.replies.reply_for`)."""
+    from time import perf_counter
+
+    from lamed.core import observe
+    from lamed.web import emf
+
+    metrics: list = []  # the environment's CloudWatchMetrics, or None when off
+
+    def handler(event: object, context: object) -> object:
+        if not metrics:
+            metrics.append(emf.for_this_environment(context) if _metrics_wanted() else None)
+            if metrics[0] is not None:
+                observe.install(metrics[0])
+        recorder = metrics[0]
+        if recorder is None:
+            return inner(event, context)
+        started = perf_counter()
+        response = inner(event, context)
+        if _is_track(event) and isinstance(response, dict):
+            recorder.request(int(response.get("statusCode") or 500), perf_counter() - started)
+        recorder.invoked()
+        return response
+
+    return handler
+
+
+def _metrics_wanted() -> bool:
+    try:
+        return runtime.settings().cloudwatch_metrics
+    except SettingsError:
+        return True  # its 503s are worth counting
+
+
+def _is_track(event: object) -> bool:
+    """A /track request (the handler has mapped extra track paths to it);
+    the function URL serves nothing else."""
+    if is_http_v2(event):
+        return True
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    return isinstance(context, dict) and context.get("resourcePath") == TRACK_PATH
+
+
+handler = with_cloudwatch_metrics(make_handler(_default_app))

@@ -7,17 +7,24 @@
 calls it directly (no Chalice, no redis-py on a cold start) with the parts of
 an API Gateway event, the Chalice route in :mod:`lamed.web.routes.tracking`
 with the parts of its request.
+
+Each request's events by outcome go to :data:`lamed.core.observe.watching`
+(the metrics of ``lamed serve`` and of the function): OUTCOMES, a fixed set.
+A request refused whole (a 400 before any event was read) is one
+``invalid``; one answered 503 counts its events ``unavailable``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
+from lamed.core import observe
 from lamed.core.counting import COUNTED, DUPLICATE, REFUSED, Outcome
-from lamed.core.errors import LimitExceeded
+from lamed.core.errors import InvalidInput, LimitExceeded, SettingsError, StoreUnavailable
 from lamed.core.events import Event, check_utf8, event_from_mapping, parse_body
 from lamed.web import runtime
 from lamed.web.replies import ANSWERED_ERRORS, PUBLIC_CORS, Reply, json_reply, reply_for, security_headers
@@ -26,6 +33,8 @@ TRACK_PATH = "/track"
 TRACK_METHODS = ("GET", "POST", "OPTIONS")
 INVALID = "invalid"
 NOT_COUNTED = "not_counted"
+UNAVAILABLE = "unavailable"  # answered 503: the client sends it again
+OUTCOMES = (COUNTED, DUPLICATE, REFUSED, NOT_COUNTED, INVALID, UNAVAILABLE)
 STATUSES = (COUNTED, DUPLICATE, INVALID)  # every batch answer counts these (and NOT_COUNTED when there are any)
 _EXPERIMENT = itemgetter(0, 1)  # an Event's (namespace, experiment)
 
@@ -66,14 +75,18 @@ def track(method: str, query: Mapping[str, str], body: bytes, content_type: str 
     try:
         return track_query(query) if method == "GET" else track_posted(body, content_type)
     except ANSWERED_ERRORS as error:
+        if isinstance(error, InvalidInput):
+            observe.watching.events({INVALID: 1})
         return reply_for(error, PUBLIC_CORS)
 
 
 def track_query(params: Mapping[str, str]) -> Reply:
     """``GET /track``: one event from the query string."""
     event = event_from_mapping(params, query=True)
-    skipped = _not_counted([event]).get(_EXPERIMENT(event))
-    answer = skipped or _answer(runtime.tracker().track(event))
+    with _unavailable(1):
+        skipped = _not_counted([event]).get(_EXPERIMENT(event))
+        answer = skipped or _answer(runtime.tracker().track(event))
+    observe.watching.events({answer["status"]: 1})
     return json_reply(answer, 200, PUBLIC_CORS)
 
 
@@ -81,23 +94,36 @@ def track_posted(body: bytes, content_type: str | None) -> Reply:
     """``POST /track``: one event, or a batch answered item by item."""
     parsed = parse_body(body, content_type)
     events = [item for item in parsed.items if item.__class__ is Event]
-    skipped = _not_counted(events)
-    counted = [event for event in events if _EXPERIMENT(event) not in skipped] if skipped else events
-    outcomes = iter(runtime.tracker().track_many(counted) if counted else ())
+    with _unavailable(len(parsed.items)):
+        skipped = _not_counted(events)
+        counted = [event for event in events if _EXPERIMENT(event) not in skipped] if skipped else events
+        outcomes = iter(runtime.tracker().track_many(counted) if counted else ())
     results = [
         {"status": INVALID, **item.to_dict()}
         if item.__class__ is not Event
         else skipped.get(_EXPERIMENT(item)) or _answer(next(outcomes))
         for item in parsed.items
     ]
+    tally = Counter(map(itemgetter("status"), results))
+    observe.watching.events(tally)
     if not parsed.is_batch:
         return json_reply(results[0], 200, PUBLIC_CORS)
-    tally = Counter(map(itemgetter("status"), results))
     summary = {status: tally[status] for status in STATUSES}
     for status in (NOT_COUNTED, REFUSED):  # only when there are any, so the usual batch keeps its shape
         if tally[status]:
             summary[status] = tally[status]
     return json_reply({**summary, "results": results}, 400 if summary[INVALID] else 200, PUBLIC_CORS)
+
+
+@contextmanager
+def _unavailable(items: int) -> Iterator[None]:
+    """A 503 inside counts the request's ``items`` unavailable."""
+    try:
+        yield
+    except (StoreUnavailable, SettingsError) as error:
+        observe.watching.events({UNAVAILABLE: items})
+        observe.watching.unavailable(f"{type(error).__name__}: {error}")
+        raise
 
 
 def _answer(outcome: Outcome) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from lamed.core.errors import InvalidInput
 from lamed.core.events import MAX_BODY_BYTES
 from lamed.web.gateway import match_route, proxy_event
 from lamed.web.lambda_handler import make_handler, resource_path_for
+from lamed.web.observed import ROUTE_KEY
 from lamed.web.replies import (
     NOSNIFF,
     Reply,
@@ -57,6 +58,7 @@ class WSGIAdapter:
         matched = match_route(self.resources, resource.strip("/").split("/") if resource != path else segments)
         if matched is None:
             return _send(error_reply(*NOT_FOUND), headers, start_response, method)
+        environ[ROUTE_KEY] = matched[0]  # a template of the app's, for logs and metrics
         event = proxy_event(
             "GET" if method == "HEAD" else method,
             matched[0],
