@@ -142,7 +142,9 @@ def test_hanging_redis_gives_503_within_budget_stays_responsive_and_recovers(pau
         thread.join(10)
     for uuid, status, body, elapsed in outcomes:
         assert status == 503, (uuid, status, body)
-        assert body["error"] and elapsed < 2 * budget + 0.5, elapsed
+        # Two socket timeouts (the kept connection's, then the fresh one's: lamed.core.nodes),
+        # and a second of slack for a shared 2-core machine.
+        assert body["error"] and elapsed < 2 * budget + 1.0, elapsed
     time.sleep(2.6)  # Redis answers again; the clients resend
     for uuid, *_ in outcomes:
         assert _get(_track_url(server.url, uuid))[0] == 200

@@ -70,7 +70,7 @@ def test_redis_down_gives_503_then_a_retry_counts_once(own_redis, server_on):
     assert runtime.store().experiment("alephbet", "e").count("participate", "a") == 2
 
 
-def test_hanging_redis_gives_503_within_about_a_second(server_on):
+def test_hanging_redis_gives_503_within_two_timeouts(server_on):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -80,7 +80,7 @@ def test_hanging_redis_gives_503_within_about_a_second(server_on):
         base = server_on(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
         response, seconds = timed("GET", base + TRACK)
         assert response.status == 503
-        assert seconds < 1.5
+        assert seconds < 2 * Settings().redis_timeout_seconds + 1.0  # a timeout, the retry's timeout, slack
         # The server itself stays responsive meanwhile.
         assert http("GET", base + "/nope").status == 404
     finally:
