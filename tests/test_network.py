@@ -177,3 +177,15 @@ def test_proxy_forwards_untouched(proxy):
     client = redis.Redis.from_url(proxy.url)
     assert client.set("k", json.dumps({"a": 1})) and json.loads(client.get("k")) == {"a": 1}
     client.close()
+
+
+def test_a_connection_cut_right_after_the_registration_still_lists_and_counts_once(proxy, direct):
+    """The step before the transaction: the names' SADD ran, its answer was
+    lost; the retry registers again (idempotent) and counts the event."""
+    store = _through(proxy)
+    proxy.cut_after(b"$4\r\nSADD\r\n")
+    assert store.track(ev("registered", "u1", event="signup")) == COUNTED
+    assert proxy.cuts == 1
+    assert direct.experiment_names("ns") == ["registered"]
+    assert direct.experiment("ns", "registered").count("signup", "A") == 1
+    store.client.close()
