@@ -7,10 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from urllib.parse import quote, urlsplit
 
 import pytest
 from conftest import API_KEY, http
+from playwright.sync_api import expect
 from test_dashboard import seed
 
 pytestmark = pytest.mark.browser
@@ -51,6 +53,7 @@ def log_in(page, live_server, key: str = API_KEY) -> None:
     page.goto(f"{live_server.url}/dashboard")
     page.fill("#key", key)
     page.click("button[type=submit]")
+    page.wait_for_load_state()  # the click only starts the navigation to the page after login
 
 
 def test_experimenter_journey(browser, live_server, data, artifacts_dir):
@@ -84,7 +87,7 @@ def test_experimenter_journey(browser, live_server, data, artifacts_dir):
         check_delete(page, live_server, data, artifacts_dir)
 
         page.click("text=Log out")
-        assert page.locator("#key").is_visible()
+        expect(page.locator("#key")).to_be_visible()
         page.goto(f"{live_server.url}/dashboard")
         assert page.locator("#key").is_visible() and not page.locator("li.experiment").count()
         assert dialogs == []
@@ -254,7 +257,9 @@ def test_the_front_door_and_the_way_back_after_login(browser, live_server, data)
         page.goto(f"{live_server.url}/dashboard?experiment=checkout-button")
         page.fill("#key", API_KEY)
         page.click("button[type=submit]")
-        assert page.url.endswith("/dashboard?experiment=checkout-button") and page.is_visible("text=checkout-button")
+        # expect() waits for the page after the login's redirect; is_visible() would read it mid-load
+        expect(page).to_have_url(re.compile(r"/dashboard\?experiment=checkout-button$"))
+        expect(page.locator("#experiment-name")).to_have_text("checkout-button")
     finally:
         context.close()
 
