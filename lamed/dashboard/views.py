@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 from urllib.parse import quote, urlencode
 
 from lamed.core.definitions import Definition
@@ -27,7 +27,7 @@ from lamed.dashboard import charts
 from lamed.stats import decision as deciding
 from lamed.stats.frequentist import MIN_TRIALS
 from lamed.stats.inputs import DEFAULT_PLAN, Plan
-from lamed.stats.means import MIN_CONVERSIONS, MeanArm, ValueGoalStats, summarize_value_goal
+from lamed.stats.means import MIN_CONVERSIONS, MeanArm, summarize_value_goal
 from lamed.stats.power import POWER
 from lamed.stats.sequential import MIN_SEQUENTIAL_OUTCOMES
 from lamed.stats.srm import SrmResult, sample_ratio_mismatch
@@ -51,7 +51,7 @@ CONVERSION, VALUE = "conversion", "value"  # what a goal's figures are about: it
 @dataclass
 class GoalView:
     name: str
-    stats: Optional[Union[GoalStats, ValueGoalStats]]  # None when the counts cannot be compared
+    stats: Optional[GoalStats[Any]]  # None when the counts cannot be compared
     problem: Optional[str] = None
     rate_chart: str = ""
     daily_chart: str = ""

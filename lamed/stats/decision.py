@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from lamed.stats.inputs import DEFAULT_PLAN, Interval, Plan
-from lamed.stats.summary import GoalStats, VariantStats, settled
+from lamed.stats.summary import GoalStats, Row, RowT, settled
 
 SHIP = "ship"
 KEEP_CONTROL = "keep control"
@@ -39,7 +39,9 @@ class Decision(NamedTuple):
     decision_sample_per_variant: float | None = None
 
 
-def decide(goal: GoalStats | None, srm_mismatch: bool, plan: Plan = DEFAULT_PLAN, name: str | None = None) -> Decision:
+def decide(
+    goal: GoalStats[RowT] | None, srm_mismatch: bool, plan: Plan = DEFAULT_PLAN, name: str | None = None
+) -> Decision:
     """The decision on one goal named ``name`` (``goal`` None: the goal has no usable counts yet).
 
     In order: a sample-ratio mismatch voids every figure; below the minimum
@@ -72,11 +74,11 @@ def decide(goal: GoalStats | None, srm_mismatch: bool, plan: Plan = DEFAULT_PLAN
     )
 
 
-def _uplift(row: VariantStats) -> float:
+def _uplift(row: Row) -> float:
     return (row.comparison.uplift if row.comparison else None) or 0.0
 
 
-def _about(kind: str, name: str | None, row: VariantStats) -> Decision:
+def _about(kind: str, name: str | None, row: Row) -> Decision:
     comparison = row.comparison
     assert comparison is not None
     return Decision(kind, name, row.label, comparison.uplift, comparison.deciding_interval)

@@ -33,8 +33,8 @@ from lamed.stats.inputs import DEFAULT_PLAN, Interval, Plan
 from lamed.stats.power import POWER, days_to_reach, smallest_sample_within
 from lamed.stats.sequential import SequentialTest, confidence_sequence
 from lamed.stats.special import student_t_quantile, student_t_two_sided_p
-from lamed.stats.srm import SrmResult, sample_ratio_mismatch
-from lamed.stats.summary import Comparison, settled
+from lamed.stats.srm import sample_ratio_mismatch
+from lamed.stats.summary import Comparison, GoalStats, flat_row, goal_stats
 
 MIN_CONVERSIONS = 20
 """Fewest participants with a value per arm before a mean's test decides:
@@ -208,33 +208,7 @@ class ValueVariantStats(NamedTuple):
         return self.comparison is not None and self.comparison.significant
 
     def to_dict(self) -> dict[str, Any]:
-        row = self._asdict()
-        comparison = row.pop("comparison")
-        figures = comparison._asdict() if comparison else dict.fromkeys(Comparison._fields)
-        figures.update(enough_data=self.enough_data, significant=self.significant)
-        return {**row, **figures}
-
-
-class ValueGoalStats(NamedTuple):
-    """A value goal's figures, shaped as lamed.stats.summary.GoalStats so the
-    adjustment and the decision treat it like any goal."""
-
-    control: str
-    variants: list[ValueVariantStats]
-    srm: SrmResult
-    deciding_test: str
-    sample_size_per_variant: float | None
-    decision_sample_per_variant: float | None
-    days_remaining: int | None
-
-    @property
-    def comparisons(self) -> list[ValueVariantStats]:
-        return [row for row in self.variants if row.comparison is not None]
-
-    def to_dict(self) -> dict[str, Any]:
-        figures = self._asdict()
-        figures.update(variants=[row.to_dict() for row in self.variants], srm=self.srm._asdict())
-        return figures
+        return flat_row(self)
 
 
 def compare_means(control: MeanArm, variant: MeanArm, plan: Plan, pace: tuple[float, float]) -> Comparison:
@@ -275,7 +249,7 @@ def summarize_value_goal(
     confidence: float = 0.95,
     plan: Plan = DEFAULT_PLAN,
     trials_per_day: Mapping[str, float] | None = None,
-) -> ValueGoalStats:
+) -> GoalStats[ValueVariantStats]:
     """Every figure of one value goal, from (label, MeanArm) rows in input order."""
     labels = [label for label, _ in variants]
     if len(set(labels)) != len(labels) or control not in labels:
@@ -306,18 +280,4 @@ def summarize_value_goal(
             )
         )
     srm = sample_ratio_mismatch([arm.n for arm in arms.values()], weights if weights is not None else [1.0] * len(arms))
-    return restated(ValueGoalStats(control, rows, srm, plan.deciding_test, planned, None, None), rows, plan)
-
-
-def restated(goal: ValueGoalStats, rows: list[ValueVariantStats], plan: Plan) -> ValueGoalStats:
-    """The goal with ``rows``, its time to decide that of its open comparisons
-    (as lamed.stats.summary's goals)."""
-    open_rows = [row.comparison for row in rows if row.comparison and not settled(row.comparison, plan.mde)]
-    if open_rows:
-        samples = [c.decision_sample_per_variant for c in open_rows]
-        days = [c.days_remaining for c in open_rows]
-        sample = None if any(s is None for s in samples) else max(s for s in samples if s is not None)
-        left = None if any(d is None for d in days) else max(d for d in days if d is not None)
-    else:
-        sample, left = min(row.participants for row in rows), 0
-    return goal._replace(variants=rows, decision_sample_per_variant=sample, days_remaining=left)
+    return goal_stats(control, rows, srm, plan, planned)

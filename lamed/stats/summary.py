@@ -5,7 +5,7 @@ adjusted across the experiment's comparisons."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, Protocol, Self, TypeVar
 
 from lamed.core.settings import SEQUENTIAL
 from lamed.stats.bayesian import probability_to_be_best, probability_to_beat
@@ -86,17 +86,52 @@ class VariantStats(NamedTuple):
         return self.comparison is not None and self.comparison.significant
 
     def to_dict(self) -> dict[str, Any]:
-        """One flat row, as the exports have it: the control's comparison
-        figures are None (and its deciding test the goal's)."""
-        row = self._asdict()
-        comparison = row.pop("comparison")
-        figures = comparison._asdict() if comparison else dict.fromkeys(COMPARISON_FIELDS)
-        figures.update(enough_data=self.enough_data, significant=self.significant)
-        return {**row, **figures}
+        return flat_row(self)
 
 
-class GoalStats(NamedTuple):
+class Row(Protocol):
+    """What a goal needs of its rows, which are a conversion goal's
+    VariantStats or a value goal's lamed.stats.means.ValueVariantStats."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def trials(self) -> int: ...
+
+    @property
+    def comparison(self) -> Comparison | None: ...
+
+    @property
+    def enough_data(self) -> bool: ...
+
+    @property
+    def significant(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def _asdict(self) -> dict[str, Any]: ...
+
+    def _replace(self, *, comparison: Comparison | None = ...) -> Self: ...
+
+
+def flat_row(row: Row) -> dict[str, Any]:
+    """One flat row, as the exports have it: the control's comparison
+    figures are None (and its deciding test the goal's)."""
+    figures = row._asdict()
+    comparison = figures.pop("comparison")
+    compared = comparison._asdict() if comparison else dict.fromkeys(COMPARISON_FIELDS)
+    compared.update(enough_data=row.enough_data, significant=row.significant)
+    return {**figures, **compared}
+
+
+RowT = TypeVar("RowT", bound=Row)
+
+
+class GoalStats(NamedTuple, Generic[RowT]):
     """Figures for one goal: one row per variant plus the experiment's SRM.
+    The rows are VariantStats for a conversion goal, ValueVariantStats for a
+    value goal; the adjustment and the decision treat both alike.
 
     The goal's decision_sample_per_variant and days_remaining are the largest
     of its open comparisons' (None if any is unknown): the time until every
@@ -104,7 +139,7 @@ class GoalStats(NamedTuple):
     """
 
     control: str
-    variants: list[VariantStats]
+    variants: list[RowT]
     srm: SrmResult
     deciding_test: str
     sample_size_per_variant: float | None
@@ -112,7 +147,7 @@ class GoalStats(NamedTuple):
     days_remaining: int | None
 
     @property
-    def comparisons(self) -> list[VariantStats]:
+    def comparisons(self) -> list[RowT]:
         """The rows that compare with the control (every row but its own)."""
         return [row for row in self.variants if row.comparison is not None]
 
@@ -197,7 +232,7 @@ def summarize_goal(
     confidence: float = 0.95,
     plan: Plan = DEFAULT_PLAN,
     trials_per_day: Mapping[str, float] | None = None,
-) -> GoalStats:
+) -> GoalStats[VariantStats]:
     """Every figure for one goal, from (label, successes, trials) rows.
 
     ``weights`` is the configured traffic split for the SRM check (default
@@ -219,10 +254,10 @@ def summarize_goal(
         comparison = None if label == control else compare(control_arm, counts, confidence, plan, pace_of_pair)
         rows.append(_row(label, counts, p_best, confidence, planned, comparison))
     srm = sample_ratio_mismatch([n for _, n in arms], weights if weights is not None else [1.0] * len(arms))
-    return _goal_stats(control, rows, srm, plan, planned)
+    return goal_stats(control, rows, srm, plan, planned)
 
 
-def _goal_stats(control: str, rows: list[VariantStats], srm: SrmResult, plan: Plan, planned: float | None) -> GoalStats:
+def goal_stats(control: str, rows: list[RowT], srm: SrmResult, plan: Plan, planned: float | None) -> GoalStats[RowT]:
     """The goal's figures. Its time to decide is that of the comparisons still
     open (neither significant nor within ±mde): a concluded comparison needs
     no more data, so it does not hold the goal up."""
@@ -254,7 +289,7 @@ def settled(comparison: Comparison, mde: float) -> bool:
     return comparison.significant or (comparison.enough_data and within_mde(comparison, mde))
 
 
-def adjust_comparisons(goals: Sequence[GoalStats], plan: Plan = DEFAULT_PLAN) -> list[GoalStats]:
+def adjust_comparisons(goals: Sequence[GoalStats[Any]], plan: Plan = DEFAULT_PLAN) -> list[GoalStats[Any]]:
     """The goals with their deciding p-values adjusted for many comparisons.
 
     The family is every (variant, goal) comparison of the experiment, or each
@@ -278,8 +313,7 @@ def adjust_comparisons(goals: Sequence[GoalStats], plan: Plan = DEFAULT_PLAN) ->
             else row._replace(comparison=_with_adjusted(row.comparison, adjusted[(g, row.label)], plan))
             for row in goal.variants
         ]
-        restated = _goal_stats(goal.control, rows, goal.srm, plan, goal.sample_size_per_variant)
-        # _replace keeps the goal's own kind (a value goal: lamed.stats.means.ValueGoalStats).
+        restated = goal_stats(goal.control, rows, goal.srm, plan, goal.sample_size_per_variant)
         result.append(goal._replace(variants=rows, decision_sample_per_variant=restated.decision_sample_per_variant,
                                     days_remaining=restated.days_remaining))  # fmt: skip
     return result
