@@ -16,7 +16,7 @@ from redis.cluster import RedisCluster
 from lamed.cli.embedded import RedisServer, free_port
 from lamed.core import keys
 from lamed.core.counting import COUNTED, DUPLICATE
-from lamed.core.errors import LimitExceeded, StoreUnavailable
+from lamed.core.errors import LimitExceeded, ReplyError, StoreUnavailable
 from lamed.core.events import Event
 from lamed.core.settings import Settings
 from lamed.store.redis_client import connect
@@ -131,7 +131,7 @@ def test_track_counts_once_per_event_across_slots(cluster_store):
 
 
 def test_every_counting_exec_waits_for_a_replica(cluster, cluster_store):
-    """WAIT 1 goes with each EXEC, so an answered event is on a replica."""
+    """WAIT 1 goes with each EXEC, so a counted event is on a replica."""
 
     def waits() -> int:
         total = 0
@@ -143,8 +143,9 @@ def test_every_counting_exec_waits_for_a_replica(cluster, cluster_store):
     before = waits()
     for index in range(5):
         assert cluster_store.track(_event(f"durable {index}", "u1")) == COUNTED
-    assert cluster_store.track(_event("durable 0", "u1")) == DUPLICATE  # nothing written, nothing to wait for
-    assert waits() - before == 5
+    # A duplicate's WAIT goes in the same round trip too: whether the flag exists is known only from its reply
+    assert cluster_store.track(_event("durable 0", "u1")) == DUPLICATE
+    assert waits() - before == 6
 
 
 def test_batch_spanning_masters_is_split_by_slot(cluster_store):
@@ -422,3 +423,22 @@ def test_the_failure_policy_rereads_the_slot_map_on_moved_and_lost_connections_o
     nodes.failed(ConnectionResetError())
     assert refreshes == [1, 1]
     assert nodes.retryable(ReplyError("MOVED 3999 127.0.0.1:1")) and nodes.retryable(redis.TimeoutError())
+
+
+def test_a_node_lost_mid_pipeline_is_a_lost_connection_not_a_reply():
+    """redis-py's cluster pipeline (``raise_on_error=False``) hands back a
+    lost node's ConnectionError as its commands' replies: run raises it, so
+    the exchange retries it, instead of the caller reading it as a reply."""
+    from types import SimpleNamespace
+
+    from lamed.store import cluster as cluster_nodes
+
+    replies = [1, redis.ResponseError("WRONGTYPE Operation against a key"), redis.ConnectionError("reset")]
+    pipeline = SimpleNamespace(execute_command=lambda *command: None, execute=lambda raise_on_error: replies)
+    nodes = cluster_nodes.ClusterNodes(SimpleNamespace(pipeline=lambda transaction: pipeline))
+    with pytest.raises(redis.ConnectionError):
+        nodes.run(None, [(b"SCARD", b"a"), (b"SCARD", b"b"), (b"SCARD", b"c")])
+    assert nodes.retryable(redis.ConnectionError("reset"))
+    replies[2] = 3
+    with pytest.raises(ReplyError, match="WRONGTYPE"):  # every reply read; then the first error reply raised
+        nodes.run(None, [(b"SCARD", b"a"), (b"SCARD", b"b"), (b"SCARD", b"c")])

@@ -155,7 +155,10 @@ def test_hanging_redis_gives_503_within_budget_stays_responsive_and_recovers(pau
 
 def test_watch_error_storm_is_bounded_and_counts_exactly(settings):
     """Eight writers race on the same events with one WATCH attempt each:
-    losers get Contention (a 503), resend, and nothing counts twice."""
+    any loser gets Contention (a 503) and resends, and nothing counts twice.
+    A transaction is one pipeline, which Redis mostly runs without another
+    client's commands in between, so losers are rare (test_store.py makes
+    one on purpose)."""
     stores = [open_store(settings.replace(redis_timeout_seconds=0.5, watch_retries=1)) for _ in range(8)]
     events = [_event("storm", f"user {i}", "AB"[i % 2]) for i in range(400)]
     refused: Counter = Counter()
@@ -177,7 +180,6 @@ def test_watch_error_storm_is_bounded_and_counts_exactly(settings):
         thread.join(60)
     assert outcomes.count(COUNTED) == len(events)
     assert _count_all(stores[0], ["storm"]) == _truth(events)
-    assert refused["Contention"] > 0, "eight writers on the same flags should collide"
     assert issubclass(Contention, StoreUnavailable)  # so the route answers 503
     print(f"storm: {refused['Contention']} contention 503s, {len(outcomes)} answers, {len(events)} counted")
 
@@ -187,10 +189,10 @@ def test_contention_is_a_503_with_retry_after(fake_store, monkeypatch):
 
     from app import app
 
-    def every_exec_lost(connection, new):  # another writer always foils the EXEC
-        return False
+    def every_exec_lost(connection, writes):  # another writer always foils the EXEC
+        return [False] * len(writes)
 
-    monkeypatch.setattr(fake_store.tracker, "_commit", every_exec_lost)
+    monkeypatch.setattr(fake_store.tracker, "_attempt", every_exec_lost)
     with Client(app) as client:
         response = client.http.get("/track?experiment=e&variant=A&event=participate&uuid=u")
     assert response.status_code == 503

@@ -123,19 +123,20 @@ def test_only_lamed_keys_are_written(store):
 
 
 class _Interloper:
-    """A connection that lets another writer commit the same event right
-    between this transaction's WATCH/MGET and its MULTI..EXEC, once."""
+    """A connection that lets another writer commit the same event inside
+    this transaction's round trip, once: right after its WATCH and
+    ``SET .. XX`` found no flag, before its MULTI..EXEC, where Redis may
+    run another client's commands between those of a pipeline."""
 
     def __init__(self, connection, interfere) -> None:
         self._connection = connection
         self._interfere = interfere
-        self._calls = 0
 
     def call(self, commands):
-        self._calls += 1
-        if self._calls == 2:
-            self._interfere()
-        return self._connection.call(commands)
+        split = next(index for index, command in enumerate(commands) if command[0] == b"MULTI")
+        before = self._connection.call(commands[:split])
+        self._interfere()
+        return before + self._connection.call(commands[split:])
 
     def __getattr__(self, name):
         return getattr(self._connection, name)

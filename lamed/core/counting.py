@@ -4,14 +4,18 @@ The protocol, per transaction (a batch is split by hash slot, then into
 transactions of at most :data:`TRANSACTION_EVENTS` events, run one after
 the other on one connection):
 
-1. one round trip: ``WATCH`` the events' flags (:mod:`lamed.core.keys`) and
-   ``MGET`` them;
-2. an event whose flag exists is a duplicate; if no event is new,
-   ``UNWATCH``: done;
-3. one round trip: ``MULTI``, ``SET flag 1 EX uuid_expiry_seconds`` per new
-   event, ``HINCRBY`` per (counter, day field), ``EXEC``. A nil ``EXEC``
-   means another writer set a watched flag meanwhile: back to 1, at most
-   ``watch_retries`` times, then :class:`~lamed.core.errors.Contention` (503).
+1. one round trip: ``WATCH`` the events' flags (:mod:`lamed.core.keys`);
+   ``SET flag 1 XX KEEPTTL`` each, which writes (unchanged) only a flag that
+   exists, and a write to a watched key aborts the connection's own
+   transaction too; then ``MULTI``, ``SET flag 1 EX uuid_expiry_seconds`` and
+   ``HINCRBY`` per (counter, day field), ``EXEC``;
+2. an ``EXEC`` that ran counted every event of the transaction;
+3. a nil ``EXEC`` counted none: an event whose ``SET .. XX`` found its flag
+   is a duplicate (a flag exists only where its event was counted); the
+   others' flags were set by another writer meanwhile, or not: back to 1
+   with them. An attempt that no flag of its own aborted was lost to another
+   writer; after ``watch_retries`` such attempts,
+   :class:`~lamed.core.errors.Contention` (503).
 4. ``EXEC`` does not roll back: if an ``HINCRBY`` failed inside it (a counts
    key of the wrong type, say), the flags of its events are deleted again
    and the answer is a 503, so the client's retry counts them instead of
@@ -22,18 +26,19 @@ the other on one connection):
    :data:`REPLICA_WAIT_MS`, the answer is a 503 (the client's retry finds
    the flag, or counts on the master a failover promoted).
 
-A counted event thus costs 6 commands in 2 round trips. The registry (which
-namespaces, experiments, variants and goals exist) is written before the
-transaction, the first time this process sees an event's names
+A single event thus costs 6 commands in 1 round trip, counted or a
+duplicate. The registry (which namespaces, experiments, variants and goals
+exist) is written before the transaction, the first time this process sees an event's names
 (:meth:`~lamed.core.limits.KeySpaceLimits.admit`): a failure anywhere
 leaves at worst a listed experiment without counts, never counts that no
 listing shows. An ``HINCRBY`` that creates a field (about once per
 experiment, event and variant a day) lists its names again, in case they
 were removed since.
 
-``track_mode = "lua"`` (never the default) counts a transaction in one
-round trip instead: a script sets each flag with ``SET NX`` and counts the
-events whose flag it set; Redis runs a script atomically, so it needs no WATCH.
+``track_mode = "lua"`` (never the default) counts a transaction with one
+script instead (3 commands an event, also one round trip): it sets each flag
+with ``SET NX`` and counts the events whose flag it set; Redis runs a script
+atomically, so it needs no WATCH.
 
 Connections belong to the nodes (:meth:`lamed.core.nodes.Nodes.exchange`):
 one lost before its answer is replaced and the transaction tried once more
@@ -231,47 +236,58 @@ class Tracker:
     # -- the protocol -----------------------------------------------------
 
     def _count_watched(self, connection: Link, writes: list[Write]) -> list[bool]:
-        """Steps 1-3 of the module's doc, retried on a nil EXEC."""
-        flags = [write.flag for write in writes]
-        for attempt in range(self.settings.watch_retries):
-            if attempt:
+        """Steps 1-3 of the module's doc: which of ``writes`` were counted now."""
+        is_new = [False] * len(writes)
+        pending = list(range(len(writes)))
+        lost = 0
+        while True:
+            flagged = self._attempt(connection, [writes[index] for index in pending])
+            if flagged is None:
+                for index in pending:
+                    is_new[index] = True
+                return is_new
+            pending = [index for index, found in zip(pending, flagged) if not found]
+            if not pending:
+                return is_new
+            if not any(flagged):  # no flag of ours explains the nil EXEC: another writer's does
+                lost += 1
+                if lost == self.settings.watch_retries:
+                    observe.watching.redis_error(observe.CONTENTION)
+                    raise Contention("too many concurrent writers; retry")
                 observe.watching.watch_retry()
-            found = connection.call([(b"WATCH", *flags), (b"MGET", *flags)])[1]
-            is_new = [value is None for value in found]
-            if not any(is_new):
-                connection.call([(b"UNWATCH",)])
-                return is_new
-            if self._commit(connection, [write for write, new in zip(writes, is_new) if new]):
-                return is_new
-        observe.watching.redis_error(observe.CONTENTION)
-        raise Contention("too many concurrent writers; retry")
 
-    def _commit(self, connection: Link, new: list[Write]) -> bool:
-        """MULTI..EXEC of the new events' flags, counters and values' sums;
-        False when a watched flag changed (nothing was written)."""
-        increments = Counter((write.counter, write.field) for write in new)
-        valued = [write for write in new if write.sums is not None]
+    def _attempt(self, connection: Link, writes: list[Write]) -> list[bool] | None:
+        """One round trip: WATCH the flags, ``SET flag 1 XX KEEPTTL`` each (a
+        write only where the flag exists, which aborts the transaction), then
+        MULTI..EXEC of the flags, counters and values' sums. None when EXEC
+        ran (every event counted), else which flags existed."""
+        flags = [write.flag for write in writes]
+        increments = Counter((write.counter, write.field) for write in writes)
+        valued = [write for write in writes if write.sums is not None]
         sums = _sum_by_target(valued) if valued else {}
         commands = [
+            (b"WATCH", *flags),
+            *[(b"SET", flag, b"1", b"XX", b"KEEPTTL") for flag in flags],
             (b"MULTI",),
-            *[(b"SET", write.flag, b"1", b"EX", self._ttl) for write in new],
+            *[(b"SET", flag, b"1", b"EX", self._ttl) for flag in flags],
             *[(b"HINCRBY", key, field, count) for (key, field), count in increments.items()],
             *[(*target, amount) for target, amount in sums.items()],
             (b"EXEC",),
         ]
-        durable = self._durable(new[0].counter)
+        durable = self._durable(writes[0].counter)
         all_replies = connection.call(commands + durable)
         replies = all_replies[len(commands) - 1]
         if replies is None:
-            return False
-        written: dict[Target, Reply] = dict(zip([*increments, *sums], replies[len(new) :]))
+            return [reply is not None for reply in all_replies[1 : 1 + len(flags)]]
+        written: dict[Target, Reply] = dict(zip([*increments, *sums], replies[len(writes) :]))
         failed = {target for target, reply in written.items() if isinstance(reply, Exception)}
         if failed:
-            self._undo(connection, new, failed)
+            self._undo(connection, writes, failed)
             raise ReplyError(str(written[next(iter(failed))]))
-        self._register(connection, new, [counter for counter in increments if written[counter] == increments[counter]])
+        created = [counter for counter in increments if written[counter] == increments[counter]]  # a new field
+        self._register(connection, writes, created)
         self._check_replicas(durable, all_replies[len(commands) :])
-        return True
+        return None
 
     @staticmethod
     def _undo(connection: Link, new: list[Write], failed: set[Target]) -> None:

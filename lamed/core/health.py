@@ -1,6 +1,7 @@
 """Redis as seen from here, over the track path's lean connection: reachable
-(TCP, then TLS and AUTH, then PING), writable (SET, GET, DEL of the prefix's preflight key), its eviction
-policy (``INFO memory``) and the time of one round trip.
+(TCP, then TLS and AUTH, then PING), writable (SET, SET .. XX KEEPTTL, GET,
+DEL of the prefix's preflight key), its eviction policy (``INFO memory``)
+and the time of one round trip.
 
 The Lambda answers its health payload with this (from inside its VPC, where
 ElastiCache answers); it imports nothing the track path does not. A failure
@@ -77,9 +78,10 @@ def _run(connection: Connection, commands: list[tuple[bytes, ...]]) -> list[obje
 def _write_and_read_back(connection: Connection, key: bytes, redirected: bool = False) -> Connection:
     """On Redis Cluster the key may live on another node: its MOVED reply is
     followed once. Returns the connection that wrote."""
-    commands = [(b"SET", key, b"1", b"EX", b"60"), (b"GET", key), (b"DEL", key)]
+    # SET .. XX KEEPTTL as counting sends it: a Redis before 6.0 answers a syntax error here.
+    commands = [(b"SET", key, b"1", b"EX", b"60"), (b"SET", key, b"1", b"XX", b"KEEPTTL"), (b"GET", key), (b"DEL", key)]
     try:
-        value = _run(connection, commands)[1]
+        value = _run(connection, commands)[2]
     except ReplyError as error:
         moved = str(error).split()
         if redirected or len(moved) != 3 or moved[0] != "MOVED":

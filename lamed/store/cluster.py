@@ -156,7 +156,11 @@ class ClusterNodes(_RedisPyNodes):
         pipe = self.client.pipeline(transaction=False)
         for name, *arguments in commands:
             pipe.execute_command(name.decode() if isinstance(name, bytes) else name, *arguments)  # it routes by str
-        return judged([_as_resp(reply) for reply in pipe.execute(raise_on_error=False)])
+        replies = pipe.execute(raise_on_error=False)
+        for reply in replies:  # a node lost mid-pipeline: its commands' replies are the exception
+            if isinstance(reply, Exception) and not isinstance(reply, redis.ResponseError):
+                raise reply
+        return judged([_as_resp(reply) for reply in replies])
 
     def retryable(self, error: BaseException) -> bool:
         return self._changes_topology(error)
