@@ -3,7 +3,7 @@ one process: batches of 100 through ``app.handler`` on a private
 redis-server, the two swapped from one batch to the next, so that the
 machine's drift hits both alike.
 
-    .venv/bin/python -m bench.method_ab _commit /tmp/old_commit.py
+    .venv/bin/python -m bench.method_ab _attempt /tmp/old_attempt.py
 
 The file defines a function of that name; it runs in lamed.core.counting's
 namespace (its imports and helpers are there). Prints both medians per
