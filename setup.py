@@ -4,7 +4,7 @@ setup(
     name="lamed",
     version="2.0.0",
     description="Self-hosted A/B testing backend: exact event counting on Chalice + Redis",
-    python_requires=">=3.9",
+    python_requires=">=3.11",
     # dashboard_templates/ sits beside lamed/ (lamed.dashboard.views looks there), so
     # it is installed as a data-only package next to it.
     packages=find_namespace_packages(include=["lamed", "lamed.*", "dashboard_templates", "dashboard_templates.*"]),
