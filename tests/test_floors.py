@@ -1,25 +1,43 @@
-"""The redis-py a test run uses: CI runs the counting and cluster tests a
-second time on the lowest version setup.py allows (.ci/run puts it first on
-the path); this says which one ran, and fails if the floor run got another."""
+"""The packages a test run uses against setup.py's install_requires. CI runs
+much of the suite a second time in an environment with every one of them at
+exactly its lower bound (.ci/run sets LAMED_FLOOR_RUN=1 there): this fails if
+that run got another version, and any other run if a version is out of bounds."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
-import re
-from pathlib import Path
 
-import redis
+import pytest
+from conftest import ROOT
+from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("floors", ROOT / "scripts" / "floors.py")
+floors_script = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(floors_script)
+FLOORS = floors_script.floors()
+FLOOR_RUN = os.environ.get("LAMED_FLOOR_RUN") == "1"
 
 
-def floor() -> str:
-    return re.search(r'"redis>=([0-9.]+)"', (ROOT / "setup.py").read_text()).group(1)
+def test_every_requirement_has_a_floor_and_the_list_is_read_whole():
+    assert len(FLOORS) == len(floors_script.install_requires()) >= 9
+    assert {"redis", "hiredis", "chalice", "boto3"} <= set(FLOORS)
 
 
-def test_the_redis_py_in_use_is_within_what_setup_py_allows():
-    version = tuple(int(part) for part in redis.__version__.split(".")[:2])
-    assert version >= tuple(int(part) for part in floor().split(".")[:2])
-    if "redis-floor" in os.environ.get("PYTHONPATH", ""):
-        assert redis.__version__ == floor(), f"the floor run imported redis-py {redis.__version__}"
-    print(f"redis-py {redis.__version__} (floor {floor()})")
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_the_installed_version_is_the_floor_in_the_floor_run_and_within_bounds_elsewhere(name):
+    installed = Version(importlib.metadata.version(name))
+    floor = Version(FLOORS[name])
+    print(f"{name} {installed} (floor {floor})")
+    if FLOOR_RUN:
+        assert installed == floor, f"the floor run has {name} {installed}, setup.py's floor is {floor}"
+    else:
+        assert installed >= floor, f"{name} {installed} is below setup.py's floor {floor}"
+
+
+def test_the_floor_script_rejects_a_requirement_without_a_lower_bound(tmp_path):
+    setup_py = tmp_path / "setup.py"
+    setup_py.write_text('setup(install_requires=["redis>=6.0.0", "click"])\n')
+    with pytest.raises(SystemExit, match="'click' has no lower bound"):
+        floors_script.floors(setup_py)
