@@ -4,21 +4,24 @@ setup(
     name="lamed",
     version="2.0.0",
     description="Self-hosted A/B testing backend: exact event counting on Chalice + Redis",
-    python_requires=">=3.9",
+    python_requires=">=3.11",
     # dashboard_templates/ sits beside lamed/ (lamed.dashboard.views looks there), so
     # it is installed as a data-only package next to it.
     packages=find_namespace_packages(include=["lamed", "lamed.*", "dashboard_templates", "dashboard_templates.*"]),
     package_data={"dashboard_templates": ["*.html", "static/*"]},
     install_requires=[
         "chalice>=1.30",
-        # The lowest redis-py CI runs the counting and cluster tests on (.ci/run):
-        # 5.3 is the first whose pools hand out a connection without a command name.
-        "redis>=5.3.0",
-        # C reply parser: redis-py uses it when present (halves the store's CPU per event).
-        "hiredis>=2.0",
+        # 5.3 is the first whose pools hand out a connection without a command name;
+        # 6.0 the first that imports without PyJWT, which the Lambda bundle does not carry.
+        "redis>=6.0.0",
+        # C reply parser: redis-py uses it when present (halves the store's CPU per event),
+        # from 3.0 on (older ones it ignores); the lean track path reads with its Reader.
+        "hiredis>=3.0",
         "jinja2>=3.1",
         "click>=8.1",
-        "boto3>=1.28",  # lamed deploy only: never in the Lambda bundle
+        # lamed deploy only, never in the Lambda bundle. 1.40.50 knows InvokedViaFunctionUrl;
+        # 1.42.7 speaks CloudWatch's CBOR protocol, the one moto's server (the tests) answers.
+        "boto3>=1.42.7",
         # lamed serve: waitress reads whole requests before a thread sees them;
         # gunicorn's master runs --workers N of it (lamed.cli.serve).
         "waitress>=3.0",

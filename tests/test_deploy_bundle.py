@@ -20,6 +20,7 @@ from conftest import API_KEY, ROOT
 from deploy_support import proxy_event
 
 from lamed.deploy.package import FORBIDDEN_TOP_LEVEL, build_bundle
+from lamed.deploy.plan import PlanError, lambda_runtime
 
 GATEWAY_KEY = API_KEY + "-gateway"
 
@@ -90,6 +91,14 @@ def test_hiredis_is_the_wheel_for_the_functions_architecture_and_python(architec
     (library,) = task.glob("hiredis/*.so")
     header = library.read_bytes()[:20]
     assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == ELF_MACHINES[architecture]
+
+
+def test_the_function_runs_on_the_lambda_runtime_of_the_deploying_python():
+    assert lambda_runtime((3, 11)) == "python3.11"
+    assert lambda_runtime((3, 13)) == "python3.13"
+    # 3.9 and 3.10 are past their end of life: Lamed needs 3.11 (setup.py).
+    with pytest.raises(PlanError, match=r"Python 3\.10 has no Lambda runtime; deploy with one of 3\.11, 3\.12, 3\.13"):
+        lambda_runtime((3, 10))
 
 
 def test_a_wheel_that_cannot_be_fetched_leaves_hiredis_out_with_a_warning(monkeypatch, tmp_path):

@@ -126,7 +126,7 @@ def cause_of(error: BaseException) -> str:
         return "tls"
     if isinstance(error, socket.gaierror):
         return "dns"
-    if isinstance(error, (TimeoutError, socket.timeout)):
+    if isinstance(error, TimeoutError):  # socket.timeout too
         return "timeout"
     if isinstance(error, ConnectionRefusedError):
         return "refused"

@@ -77,6 +77,7 @@ def error_kind(error: BaseException) -> str:
         return OOM
     if code is not None or isinstance(error, ReplyError) or "ResponseError" in type(error).__name__:
         return REPLY
-    if isinstance(error, TimeoutError) or "timeout" in type(error).__name__.lower():  # socket.timeout on 3.9
+    # socket.timeout is TimeoutError; redis-py's TimeoutError is not one, so it goes by name.
+    if isinstance(error, TimeoutError) or "timeout" in type(error).__name__.lower():
         return TIMEOUT
     return CONNECTION

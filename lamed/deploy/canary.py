@@ -63,7 +63,7 @@ def _stats(aws: Aws, names: Names, version: str, role: str, share: float, minute
 
 def _datapoints(aws: Aws, metric: str, dimensions: list, minutes: int, statistics: list) -> list[dict]:
     # The window ends at the next whole minute, so it includes the current one.
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     end = now.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
     response = aws.client("cloudwatch").get_metric_statistics(
         Namespace="AWS/Lambda",

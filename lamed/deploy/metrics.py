@@ -84,7 +84,7 @@ def _query(query_id: str, function: str, version: str, metric: str, stat: str, m
 
 
 def _next_minute() -> datetime.datetime:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return now.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
 
 

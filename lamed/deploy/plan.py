@@ -19,7 +19,7 @@ WARMUP_SCHEDULE = "rate(5 minutes)"
 WARMUP_INPUT = json.dumps({WARMUP_KEY: True})
 HEALTH_INPUT = json.dumps({HEALTH_KEY: True})
 CANARY_MIN, CANARY_MAX = 0.1, 50.0
-LAMBDA_RUNTIMES = ("3.9", "3.10", "3.11", "3.12", "3.13")
+LAMBDA_RUNTIMES = ("3.11", "3.12", "3.13")
 # Settings that configure the operator's side or the function's AWS
 # configuration, not the code: the function never reads them.
 _NOT_FOR_LAMBDA = {

@@ -4,6 +4,7 @@ decision rests on the deciding test (sequential or frequentist)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -137,8 +138,7 @@ def _panel_edges(params: Sequence[tuple[int, int]]) -> list[float]:
 
 
 def _panels(edges: list[float]) -> list[tuple[float, float]]:
-    # Not itertools.pairwise: the package still supports Python 3.9.
-    return [(edges[i - 1], edges[i]) for i in range(1, len(edges))]
+    return list(itertools.pairwise(edges))
 
 
 def _beta_pdf(x: float, a: int, b: int, log_norm: float) -> float:
