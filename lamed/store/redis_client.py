@@ -34,9 +34,7 @@ def client_options(options: ConnectionOptions, retries: int = 1) -> dict[str, An
         "password": options.password,
         "socket_timeout": options.timeout_seconds,
         "socket_connect_timeout": options.timeout_seconds,
-        "retry": Retry(NoBackoff(), retries),
-        # Named: redis-py before 6 retries only the errors listed here.
-        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+        "retry": Retry(NoBackoff(), retries),  # on a lost connection or a timeout (Retry's errors)
         "health_check_interval": 0,
     }
     if options.path:
@@ -61,8 +59,6 @@ def connect(redis_url: str, timeout_seconds: float = 0.5) -> Client:
     if options.cluster:
         kwargs = client_options(options)
         kwargs.pop("db")  # a cluster has database 0 only
-        if int(redis.__version__.split(".")[0]) < 6:  # counted apart from ``retry`` there (3 by default)
-            kwargs["cluster_error_retry_attempts"] = 1
         return RedisCluster(**kwargs)
     return redis.Redis(**client_options(options))
 
