@@ -45,7 +45,8 @@ class Observer:
         that the retry replaced is reported too."""
 
     def watch_retry(self) -> None:
-        """A transaction found a watched flag changed and starts again."""
+        """A transaction lost to another writer (who set one of its flags
+        meanwhile) starts again; a duplicate's own flag is not counted here."""
 
     def events(self, outcomes: Mapping[str, int]) -> None:
         """One request's events by outcome (``{"counted": 9, "duplicate": 1}``)."""

@@ -68,7 +68,7 @@ class PrometheusObserver(Observer):
         )
         self.redis_errors_total = Counter("lamed_redis_errors", "Redis failures by kind.", ["kind"], registry=None)
         self.watch_retries_total = Counter(
-            "lamed_watch_retries", "Transactions started again: a watched flag changed.", registry=None
+            "lamed_watch_retries", "Transactions started again: another writer set a watched flag.", registry=None
         )
         self.connections_total = Counter(
             "lamed_redis_connections_opened", "Connections opened to Redis.", registry=None
