@@ -11,6 +11,8 @@ ways until told otherwise:
 - :meth:`FlakyProxy.cut_after` lets the next request holding a marker
   (``EXEC``, say) reach Redis, waits for Redis to answer it, drops that
   answer and resets the client: the command ran, the client never knows.
+  :meth:`FlakyProxy.cut_before` lets only the part before the marker reach
+  Redis, as when a connection dies in the middle of a pipeline.
 """
 
 from __future__ import annotations
@@ -37,11 +39,11 @@ class FlakyProxy:
         self._listener.listen(64)
         self.port = self._listener.getsockname()[1]
         self._links: list[_Link] = []
-        self._cut_marker: bytes | None = None
+        self._cut: tuple[bytes, bool] | None = None  # (marker, whether the marker itself reaches Redis)
         self._lock = threading.Lock()
         self._closed = False
         self.connections = 0  # accepted so far
-        self.cuts = 0  # connections cut by cut_after
+        self.cuts = 0  # connections cut by cut_after or cut_before
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -55,7 +57,10 @@ class FlakyProxy:
                 link.forgotten = how
 
     def cut_after(self, marker: bytes) -> None:
-        self._cut_marker = marker
+        self._cut = (marker, True)
+
+    def cut_before(self, marker: bytes) -> None:
+        self._cut = (marker, False)
 
     def close(self) -> None:
         self._closed = True
@@ -103,12 +108,12 @@ class FlakyProxy:
             return False
         if link.forgotten == "silent":
             return True  # swallowed; the client waits for an answer that never comes
-        marker = self._cut_marker
-        if marker is not None and marker in data:
-            self._cut_marker = None
-            link.server.sendall(data)
+        if self._cut is not None and self._cut[0] in data:
+            marker, with_marker = self._cut
+            self._cut = None
+            link.server.sendall(data if with_marker else data[: data.index(marker)])
             link.server.settimeout(2.0)
-            link.server.recv(65536)  # Redis ran it; its answer is dropped
+            link.server.recv(65536)  # Redis ran what reached it; its answer is dropped
             _reset(link.client)
             link.server.close()
             self.cuts += 1

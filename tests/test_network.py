@@ -121,6 +121,23 @@ def test_a_connection_cut_right_after_the_write_leaves_the_experiment_counted_on
     store.client.close()
 
 
+@pytest.mark.parametrize("resent", [False, True], ids=["new", "resent"])
+def test_a_connection_cut_inside_the_pipeline_before_its_transaction_counts_once(proxy, direct, resent):
+    """The one round trip's WATCH and ``SET .. XX`` reached Redis, its
+    MULTI..EXEC did not: nothing was counted and Redis dropped the watch
+    with the connection. The retry counts a new event once and answers a
+    resent one ``duplicate``; every event answered is stored and listed."""
+    store = _through(proxy)
+    if resent:
+        assert store.track(ev("piped", "u1")) == COUNTED
+    proxy.cut_before(b"$5\r\nMULTI\r\n")
+    assert store.track(ev("piped", "u1")) == (DUPLICATE if resent else COUNTED)
+    assert proxy.cuts == 1
+    assert direct.experiment_names("ns") == ["piped"]
+    assert direct.experiment("ns", "piped").count("participate", "A") == 1
+    store.client.close()
+
+
 def test_a_redis_that_stops_answering_costs_two_timeouts_then_a_503(proxy, direct):
     """The retry's bound: one timeout for the kept connection, one for the
     fresh one, then StoreUnavailable (the client retries later)."""
