@@ -31,7 +31,7 @@ from lamed.core.settings import DEFAULTS, SEQUENTIAL
 from lamed.stats.frequentist import MIN_TRIALS
 from lamed.stats.inputs import DEFAULT_PLAN, Interval, Plan
 from lamed.stats.power import POWER, days_to_reach, smallest_sample_within
-from lamed.stats.sequential import SequentialTest, confidence_sequence
+from lamed.stats.sequential import RelativeDelta, SequentialTest, confidence_sequence, relative_variance
 from lamed.stats.special import student_t_quantile, student_t_two_sided_p
 from lamed.stats.srm import sample_ratio_mismatch
 from lamed.stats.summary import Comparison, GoalStats, flat_row, goal_stats
@@ -75,20 +75,15 @@ class MeanTest(NamedTuple):
     p_value: float
 
 
-class RelativeMeanDelta(NamedTuple):
-    point: float
-    variance: float
-
-
-def relative_mean_delta(control: MeanArm, variant: MeanArm) -> RelativeMeanDelta | None:
+def relative_mean_delta(control: MeanArm, variant: MeanArm) -> RelativeDelta | None:
     """mean_v / mean_c - 1 and its delta-method variance (gbstats'
     frequentist_variance, relative); None where gbstats reports an error: a
     control mean of 0 or an arm without positive variance."""
     if control.mean == 0 or control.variance <= 0.0 or variant.variance <= 0.0:
         return None
     mc, mv = control.mean, variant.mean
-    variance = variant.variance / (mc**2 * variant.n) + control.variance * mv**2 / (mc**4 * control.n)
-    return RelativeMeanDelta((mv - mc) / mc, variance)
+    variance = relative_variance(mc, control.variance, control.n, mv, variant.variance, variant.n)
+    return RelativeDelta((mv - mc) / mc, variance)
 
 
 def welch_dof(control: MeanArm, variant: MeanArm) -> float:
@@ -164,8 +159,7 @@ def sequential_mean_decision_sample(
     uplift is at most ``mde`` (see lamed.stats.power.sequential_decision_sample)."""
     if control.mean == 0 or control.variance <= 0.0 or variant.variance <= 0.0:
         return None
-    mc, mv = control.mean, variant.mean
-    unit_variance = variant.variance / mc**2 + control.variance * mv**2 / mc**4  # times n, n per arm
+    unit_variance = relative_variance(control.mean, control.variance, 1, variant.mean, variant.variance, 1)
     return smallest_sample_within(unit_variance, mde, alpha, tuning)
 
 

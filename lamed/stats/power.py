@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from statistics import NormalDist
 
 from lamed.core.settings import DEFAULTS
-from lamed.stats.sequential import half_width, sequential_rho
+from lamed.stats.sequential import half_width, relative_variance, sequential_rho
 
 POWER = 0.8
 """Power of the fixed-horizon planning figure (sample_size_per_variant)."""
@@ -34,10 +34,9 @@ def sequential_decision_sample(
     """
     if not (0.0 < control_rate < 1.0 and 0.0 < variant_rate < 1.0):
         return None
-    unit_variance = (
-        variant_rate * (1.0 - variant_rate) / control_rate**2
-        + control_rate * (1.0 - control_rate) * variant_rate**2 / control_rate**4
-    )  # the variance of the relative uplift times n, with n visitors in each arm
+    unit_variance = relative_variance(
+        control_rate, control_rate * (1.0 - control_rate), 1, variant_rate, variant_rate * (1.0 - variant_rate), 1
+    )
     return smallest_sample_within(unit_variance, mde, alpha, tuning)
 
 

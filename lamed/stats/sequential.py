@@ -31,10 +31,19 @@ class SequentialTest(NamedTuple):
 
 
 class RelativeDelta(NamedTuple):
-    """p_v/p_c - 1 and its delta-method variance."""
+    """variant / control - 1 (of rates or of means) and its delta-method variance."""
 
     point: float
     variance: float
+
+
+def relative_variance(
+    control: float, control_variance: float, control_n: float, variant: float, variant_variance: float, variant_n: float
+) -> float:
+    """The delta-method variance of ``variant / control - 1``, two arms'
+    estimates (rates or means) with their variances per observation and sizes;
+    sizes of 1 give the variance times n with n in each arm."""
+    return variant_variance / (control**2 * variant_n) + control_variance * variant**2 / (control**4 * control_n)
 
 
 def relative_delta(control_s: int, control_n: int, variant_s: int, variant_n: int) -> RelativeDelta | None:
@@ -48,7 +57,7 @@ def relative_delta(control_s: int, control_n: int, variant_s: int, variant_n: in
     if cs == 0 or vs in (0, vn) or cs == cn:
         return None
     pc, pv = cs / cn, vs / vn
-    variance = pv * (1.0 - pv) / (pc**2 * vn) + pc * (1.0 - pc) * pv**2 / (pc**4 * cn)
+    variance = relative_variance(pc, pc * (1.0 - pc), cn, pv, pv * (1.0 - pv), vn)
     return RelativeDelta((pv - pc) / pc, variance)
 
 
