@@ -9,6 +9,7 @@ from typing import Optional
 
 from lamed.deploy.aws import Aws
 from lamed.deploy.function import AliasState
+from lamed.deploy.metrics import next_minute
 from lamed.deploy.plan import ALIAS, Names
 
 
@@ -62,9 +63,7 @@ def _stats(aws: Aws, names: Names, version: str, role: str, share: float, minute
 
 
 def _datapoints(aws: Aws, metric: str, dimensions: list, minutes: int, statistics: list) -> list[dict]:
-    # The window ends at the next whole minute, so it includes the current one.
-    now = datetime.datetime.now(datetime.UTC)
-    end = now.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
+    end = next_minute()
     response = aws.client("cloudwatch").get_metric_statistics(
         Namespace="AWS/Lambda",
         MetricName=metric,

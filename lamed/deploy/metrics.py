@@ -36,7 +36,7 @@ def lamed_stats(aws: Aws, names: Names, versions: list[str], minutes: int) -> li
     """Per version: the sums in one GetMetricData call, the p99s in another
     (a CloudWatch that cannot give percentiles, such as moto, then leaves
     them unknown instead of failing the sums)."""
-    end = _next_minute()
+    end = next_minute()
     sums = {f"{key}{index}": (version, metric, "Sum")
             for index, version in enumerate(versions)
             for key, metric in (("c", "EventsCounted"), ("u", "Unavailable503"))}  # fmt: skip
@@ -83,7 +83,8 @@ def _query(query_id: str, function: str, version: str, metric: str, stat: str, m
     }
 
 
-def _next_minute() -> datetime.datetime:
+def next_minute() -> datetime.datetime:
+    """The end of a metrics window that includes the current minute."""
     now = datetime.datetime.now(datetime.UTC)
     return now.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
 

@@ -313,9 +313,7 @@ def adjust_comparisons(goals: Sequence[GoalStats[Any]], plan: Plan = DEFAULT_PLA
             else row._replace(comparison=_with_adjusted(row.comparison, adjusted[(g, row.label)], plan))
             for row in goal.variants
         ]
-        restated = goal_stats(goal.control, rows, goal.srm, plan, goal.sample_size_per_variant)
-        result.append(goal._replace(variants=rows, decision_sample_per_variant=restated.decision_sample_per_variant,
-                                    days_remaining=restated.days_remaining))  # fmt: skip
+        result.append(goal_stats(goal.control, rows, goal.srm, plan, goal.sample_size_per_variant))
     return result
 
 
