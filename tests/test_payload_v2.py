@@ -136,6 +136,30 @@ def test_both_event_formats_get_the_same_answers(track_settings):
     assert not any(500 <= code for code in status.values()), status
 
 
+def test_a_bad_query_counts_as_invalid_in_both_formats(track_settings):
+    """Invalid UTF-8 in the raw query (function URL) and a missing field (REST)
+    are each one ``invalid`` request in the metrics, as any 400 of /track."""
+    from lamed.core import observe
+
+    class Outcomes(observe.Observer):
+        def __init__(self) -> None:
+            self.seen: list = []
+
+        def events(self, outcomes) -> None:
+            self.seen.append(dict(outcomes))
+
+    handler(proxy_event("OPTIONS", "/track"), None)  # the function installs its own observer on its first call
+    recorder = Outcomes()
+    previous = observe.install(recorder)
+    try:
+        bad_url = function_url_event("GET", "/track", "experiment=%FF&variant=a&event=participate&uuid=u1")
+        bad_rest = proxy_event("GET", "/track", query={"experiment": "e", "variant": "a", "event": "participate"})
+        assert handler(bad_url, None)["statusCode"] == handler(bad_rest, None)["statusCode"] == 400
+    finally:
+        observe.install(previous)
+    assert recorder.seen == [{"invalid": 1}, {"invalid": 1}]
+
+
 def test_the_counts_agree(track_settings):
     answers(rest_event, "via-rest")
     answers(url_event, "via-url")

@@ -45,35 +45,32 @@ def track_http(method: str, query: Mapping[str, str] | str, headers: Mapping[str
     the raw query string, ``headers`` in any case, ``body`` as received
     (read for POST only). Bad input is a 400 naming the field."""
     lowered = {name.lower(): value for name, value in headers.items()}
-    try:
-        params = _query_params(query) if isinstance(query, str) else query
-    except ANSWERED_ERRORS as error:
-        reply = reply_for(error, PUBLIC_CORS)
-    else:
-        reply = track(method, params, body if method == "POST" else b"", lowered.get("content-type"))
+    reply = track(method, query, body if method == "POST" else b"", lowered.get("content-type"))
     return reply._replace(headers={**reply.headers, **security_headers(lowered)})
 
 
-def _query_params(query: str) -> dict[str, str]:
-    """A raw query string's parameters (the last of repeated ones), UTF-8
-    after percent-decoding, or InvalidInput naming the parameter."""
+def query_parameters(query: str) -> list[tuple[str, str]]:
+    """A raw query string's parameters in order, UTF-8 after percent-decoding
+    (``query`` holds invalid bytes as surrogates, ``surrogateescape``), or
+    InvalidInput naming the parameter."""
     from urllib.parse import parse_qsl  # only callers with a raw query string pay for it
 
-    params = {}
-    for name, value in parse_qsl(query, keep_blank_values=True, errors="surrogateescape"):
-        params[name] = value
-    for name, value in params.items():
-        check_utf8(name, name)
-        check_utf8(name, value)
-    return params
+    pairs = parse_qsl(query, keep_blank_values=True, errors="surrogateescape")
+    for name, value in pairs:
+        field = name.encode("utf-8", "replace").decode("utf-8")
+        check_utf8(field, name)
+        check_utf8(field, value)
+    return pairs
 
 
-def track(method: str, query: Mapping[str, str], body: bytes, content_type: str | None) -> Reply:
-    """One request to /track; ``method`` is one of TRACK_METHODS."""
+def track(method: str, query: Mapping[str, str] | str, body: bytes, content_type: str | None) -> Reply:
+    """One request to /track; ``method`` is one of TRACK_METHODS, ``query``
+    as :func:`track_http` takes it."""
     if method == "OPTIONS":
         return Reply(204, "", PUBLIC_CORS)
     try:
-        return track_query(query) if method == "GET" else track_posted(body, content_type)
+        params = dict(query_parameters(query)) if isinstance(query, str) else query
+        return track_query(params) if method == "GET" else track_posted(body, content_type)
     except ANSWERED_ERRORS as error:
         if isinstance(error, InvalidInput):
             observe.watching.events({INVALID: 1})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 from http import HTTPStatus
 from typing import Callable, Iterable, Optional
-from urllib.parse import parse_qsl, quote, unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 from chalice import Chalice
 
@@ -32,6 +32,7 @@ from lamed.web.replies import (
     same_origin_path,
     security_headers,
 )
+from lamed.web.tracking import query_parameters
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade"}
 MAX_PATH_CHARS = 8192
@@ -106,13 +107,7 @@ def _query(environ: dict) -> dict[str, list[str]]:
     the parameter otherwise. WSGI hands the raw bytes over as latin-1."""
     raw = environ.get("QUERY_STRING", "").encode("latin-1").decode("utf-8", "surrogateescape")
     query: dict[str, list[str]] = {}
-    for name, value in parse_qsl(raw, keep_blank_values=True, errors="surrogateescape"):
-        field = name.encode("utf-8", "replace").decode("utf-8")
-        for text in (name, value):
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise InvalidInput(f"{field} is not valid UTF-8", field) from None
+    for name, value in query_parameters(raw):
         query.setdefault(name, []).append(value)
     return query
 

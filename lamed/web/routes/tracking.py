@@ -14,7 +14,7 @@ blueprint = Blueprint(__name__)
 
 def track_view() -> Response:
     request = blueprint.current_request
-    raw = request.raw_body if request.method == "POST" else b""
+    raw = request.raw_body or b""  # track_http reads it for POST only
     body = raw.encode("utf-8") if isinstance(raw, str) else raw
     return to_response(track_http(request.method, dict(request.query_params or {}), dict(request.headers), body))
 
